@@ -1,0 +1,79 @@
+"""YOLOX person detector (YOLOX-Nano, or the 192² Pi-class person model): boxes only."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from edge.models import ModelSpec
+from edge.pose.base import Image, make_session
+from edge.pose.letterbox import letterbox_into
+
+STRIDES = (8, 16, 32)
+
+
+def _grid(size: int) -> tuple[np.ndarray, np.ndarray]:
+    cells, strides = [], []
+    for s in STRIDES:
+        n = size // s
+        ys, xs = np.mgrid[0:n, 0:n]
+        cells.append(np.stack([xs.ravel(), ys.ravel()], axis=1))
+        strides.append(np.full(n * n, s))
+    return np.concatenate(cells).astype(np.float32), np.concatenate(strides).astype(np.float32)
+
+
+def nms(boxes: npt.NDArray[np.float32], scores: npt.NDArray[np.float32], iou: float) -> list[int]:
+    order = np.argsort(-scores)
+    keep: list[int] = []
+    while order.size:
+        i = int(order[0])
+        keep.append(i)
+        rest = order[1:]
+        x1 = np.maximum(boxes[i, 0], boxes[rest, 0])
+        y1 = np.maximum(boxes[i, 1], boxes[rest, 1])
+        x2 = np.minimum(boxes[i, 2], boxes[rest, 2])
+        y2 = np.minimum(boxes[i, 3], boxes[rest, 3])
+        inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+        area = lambda b: (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])  # noqa: E731
+        overlap = inter / (area(boxes[i]) + area(boxes[rest]) - inter + 1e-6)
+        order = rest[overlap <= iou]
+    return keep
+
+
+class YoloxPersons:
+    """Returns (boxes (n, 4) xyxy frame pixels, scores (n,)) for the person class."""
+
+    def __init__(
+        self, spec: ModelSpec, path: Path, threads: int = 1, min_score: float = 0.35
+    ) -> None:
+        self.name = spec.key
+        self.session = make_session(path, threads)
+        self.input_name = str(spec.input.get("name", "images"))
+        self.size = int(str(spec.input.get("size", "416x416")).split("x")[0])
+        self.pad = int(spec.input.get("pad", 114))
+        self.person_class = int(getattr(spec, "person_class", 0))
+        self.min_score = min_score
+        self.grid, self.strides = _grid(self.size)
+        self._buf = np.zeros((self.size, self.size, 3), np.uint8)
+
+    def __call__(self, image: Image) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+        h, w = image.shape[:2]
+        scale = min(self.size / w, self.size / h)
+        letterbox_into(image, self._buf, scale, pad_value=self.pad)
+        blob = self._buf.transpose(2, 0, 1)[None].astype(np.float32)
+        out = self.session.run(None, {self.input_name: blob})[0][0]
+        score = out[:, 4] * out[:, 5 + self.person_class]
+        keep = score >= self.min_score
+        if not keep.any():
+            return np.zeros((0, 4), np.float32), np.zeros(0, np.float32)
+        out, score = out[keep], score[keep]
+        stride = self.strides[keep, None]
+        cxy = (out[:, :2] + self.grid[keep]) * stride
+        wh = np.exp(out[:, 2:4]) * stride
+        boxes = np.concatenate([cxy - wh / 2, cxy + wh / 2], axis=1) / scale
+        boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, w)
+        boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, h)
+        idx = nms(boxes, score, 0.45)
+        return boxes[idx].astype(np.float32), score[idx].astype(np.float32)
