@@ -1,0 +1,37 @@
+# Everything a new machine needs, from a fresh clone: `make analyze CLIP=...` or `make test`.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+SHARED ?= $(abspath ../shared)
+export LIFTWATCH_MODEL_DIR ?= $(SHARED)/models
+export LIFTWATCH_CLIPS ?= $(SHARED)/clips
+CLIP ?= $(LIFTWATCH_CLIPS)/deadlift-coach-good015.mp4
+OUT ?= out
+
+.PHONY: venv analyze test lint models clean
+
+$(BIN)/liftwatch-edge: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[all]'
+	touch $@
+
+venv: $(BIN)/liftwatch-edge
+
+models: venv
+	$(BIN)/liftwatch-edge models
+
+analyze: venv
+	$(BIN)/liftwatch-edge models --require movenet_multipose movenet_lightning
+	$(BIN)/liftwatch-edge analyze "$(CLIP)" --out $(OUT)/$(notdir $(basename $(CLIP))).poses.jsonl \
+		--render $(OUT)/$(notdir $(basename $(CLIP))).overlay.mp4
+
+lint: venv
+	$(BIN)/ruff check edge dashboard bench tests
+	$(BIN)/ruff format --check edge dashboard bench tests
+
+test: venv lint
+	$(BIN)/pytest -q
+
+clean:
+	rm -rf $(VENV) $(OUT) .pytest_cache .ruff_cache .mypy_cache

@@ -1,0 +1,153 @@
+#!/usr/bin/env python3
+"""Whole edge pose pipeline against the bare model loop, on the same frames, in one run.
+
+The pipeline pass is what `liftwatch-edge analyze` does: decode at native resolution (in a
+background thread, as on the Pi), pre-processing, inference, post-processing, tracking and
+writing the JSON lines. The model pass replays exactly the ONNX Runtime calls the pipeline
+made (same sessions, same input tensors) with nothing around them. ``ratio`` =
+pipeline fps / model fps says how much the code around the model costs; both are measured
+here, back to back, so a noisy shared machine affects both alike.
+
+    python bench/edge_pipeline.py --clip deadlift-good-000001.mp4 --threads 1 --json out.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import resource
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+from edge.track import Tracker
+
+from edge.analyze import frame_record
+from edge.pipeline import PosePipeline
+from edge.pose import create_estimator
+from edge.source import open_source
+
+_Session = ort.InferenceSession
+
+
+def _clip_path(name: str) -> Path:
+    p = Path(name)
+    if p.exists():
+        return p
+    clips = os.environ.get("LIFTWATCH_CLIPS")
+    if clips and (Path(clips) / name).exists():
+        return Path(clips) / name
+    sys.exit(f"error: clip {name} not found (as a path or under $LIFTWATCH_CLIPS={clips})")
+
+
+def pipeline_pass(args: argparse.Namespace, record: list | None = None) -> tuple[float, int, dict]:
+    """One full analyze-equivalent pass; returns (seconds, frames, stage ms)."""
+    estimator = create_estimator(args.model, threads=args.threads, refine=args.refine)
+    pipeline = PosePipeline(estimator, Tracker())
+    original = _Session.run
+    if record is not None:
+
+        def recording_run(self, output_names, feed, run_options=None):  # type: ignore[no-untyped-def]
+            record.append((self, {k: np.array(v, copy=True) for k, v in feed.items()}))
+            return original(self, output_names, feed, run_options)
+
+        _Session.run = recording_run  # type: ignore[method-assign]
+    sink = io.StringIO()
+    source = open_source(str(args.clip_path), args.fps, prefetch=True)
+    start = time.perf_counter()
+    try:
+        for item in pipeline.run(source):
+            t0 = time.perf_counter()
+            sink.write(
+                frame_record(
+                    item.frame.t, item.frame.index, item.frame.wall, item.poses.to_records()
+                )
+                + "\n"
+            )
+            pipeline.clock.add("write", time.perf_counter() - t0)
+    finally:
+        source.close()
+        _Session.run = original  # type: ignore[method-assign]
+    return time.perf_counter() - start, pipeline.clock.frames, pipeline.clock.ms_per_frame()
+
+
+def model_pass(calls: list) -> float:
+    start = time.perf_counter()
+    for session, feed in calls:
+        session.run(None, feed)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--clip", required=True, help="clip path, or a name under $LIFTWATCH_CLIPS")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--fps", type=float, default=10.0)
+    ap.add_argument("--model", default="movenet_multipose")
+    ap.add_argument("--refine", default="movenet_lightning", help="'none' for whole-frame only")
+    ap.add_argument("--repeat", type=int, default=3, help="passes of each kind; best is kept")
+    ap.add_argument("--json", metavar="OUT", help="write the figures to this JSON file")
+    args = ap.parse_args()
+    args.clip_path = _clip_path(args.clip)
+    args.refine = None if args.refine in ("", "none") else args.refine
+
+    print(
+        f"clip {args.clip_path.name}, model {args.model} refine {args.refine}, "
+        f"{args.threads} thread(s), {args.fps} fps; {args.repeat} passes each",
+        file=sys.stderr,
+    )
+    pipe_s, stages, frames = [], None, 0
+    for i in range(args.repeat):
+        seconds, frames, ms = pipeline_pass(args)
+        pipe_s.append(seconds)
+        if seconds == min(pipe_s):
+            stages = ms
+        print(f"  pipeline pass {i + 1}: {frames / seconds:.1f} fps", file=sys.stderr)
+    peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+    calls: list = []
+    pipeline_pass(args, record=calls)
+    model_s = []
+    for i in range(args.repeat):
+        model_s.append(model_pass(calls))
+        print(
+            f"  model pass {i + 1}: {frames / model_s[-1]:.1f} fps ({len(calls)} inference calls)",
+            file=sys.stderr,
+        )
+
+    pipeline_fps = frames / min(pipe_s)
+    model_fps = frames / min(model_s)
+    result = {
+        "clip": args.clip_path.name,
+        "model": args.model,
+        "refine": args.refine,
+        "threads": args.threads,
+        "fps": args.fps,
+        "frames": frames,
+        "inference_calls": len(calls),
+        "pipeline_fps": round(pipeline_fps, 2),
+        "model_fps": round(model_fps, 2),
+        "ratio": round(pipeline_fps / model_fps, 3),
+        "stage_ms": stages,
+        "model_ms": round(min(model_s) * 1000 / frames, 3),
+        "pipeline_fps_median": round(frames / statistics.median(pipe_s), 2),
+        "peak_rss_mb": round(peak_rss_mb, 1),
+    }
+    print(
+        f"{result['clip']}: pipeline {result['pipeline_fps']} fps, "
+        f"model {result['model_fps']} fps, "
+        f"ratio {result['ratio']}, stages ms/frame {stages}, peak RSS {result['peak_rss_mb']} MB"
+    )
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

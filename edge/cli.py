@@ -1,0 +1,134 @@
+"""`liftwatch-edge`: the edge agent's command line."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from edge import __version__
+
+EXIT_USAGE = 2
+
+
+def _cmd_models(args: argparse.Namespace) -> int:
+    from edge.models import check, load_manifest, search_dirs
+
+    manifest = load_manifest()
+    dirs = [Path(args.dir)] if args.dir else search_dirs()
+    print(f"looking in: {', '.join(str(d) for d in dirs)}")
+    bad = 0
+    for key, spec in manifest.items():
+        status = check(spec, dirs)
+        if status.ok:
+            print(
+                f"  ok       {key:24s} {status.path}  [{spec.role}, {spec.licence.split(' ')[0]}]"
+            )
+        else:
+            bad += 1
+            print(
+                f"  MISSING  {key:24s} {status.problem}"
+                if status.path is None
+                else f"  CORRUPT  {key:24s} {status.problem}"
+            )
+    needed = (
+        [k for k in (args.require or []) if not check(manifest[k], dirs).ok]
+        if (args.require)
+        else []
+    )
+    if args.require:
+        unknown = [k for k in args.require if k not in manifest]
+        if unknown:
+            print(f"error: unknown model(s) {unknown}", file=sys.stderr)
+            return EXIT_USAGE
+    if needed:
+        print(f"error: required model(s) unavailable: {', '.join(needed)}", file=sys.stderr)
+        return 1
+    if bad and not args.require:
+        print(f"{bad} of {len(manifest)} model(s) unavailable", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _cmd_analyze(args: argparse.Namespace) -> int:
+    from edge.analyze import AnalyzeOptions, analyze
+
+    opts = AnalyzeOptions(
+        clip=args.clip,
+        out=Path(args.out),
+        render=Path(args.render) if args.render else None,
+        model=args.model,
+        refine=None if args.refine in ("", "none") else args.refine,
+        fps=args.fps,
+        threads=args.threads,
+        progress=not args.quiet,
+    )
+    analyze(opts)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="liftwatch-edge",
+        description="liftwatch edge agent: pose analysis of floor-level lifts, on the camera side.",
+    )
+    parser.add_argument("--version", action="version", version=f"liftwatch {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("models", help="list the supported models and verify their sha256")
+    p.add_argument(
+        "--dir", help="look only in this folder (default: $LIFTWATCH_MODEL_DIR, ./models)"
+    )
+    p.add_argument(
+        "--require",
+        nargs="+",
+        metavar="KEY",
+        help="fail unless these models are present and intact",
+    )
+    p.set_defaults(func=_cmd_models)
+
+    p = sub.add_parser("analyze", help="analyse a clip or camera: poses (+ overlay video)")
+    p.add_argument("clip", help="video file, rtsp:// or http:// URL, or device (0, /dev/video0)")
+    p.add_argument("--out", required=True, help="POSES.jsonl: one JSON line per analysed frame")
+    p.add_argument("--render", metavar="OVERLAY.mp4", help="also write a skeleton overlay video")
+    p.add_argument(
+        "--model",
+        default="movenet_multipose",
+        help="pose model key from models/manifest.yaml (default: movenet_multipose)",
+    )
+    p.add_argument(
+        "--refine",
+        default="movenet_lightning",
+        help="single-person model that follows each person between keyframes, "
+        "or 'none' to run --model on every frame (default: movenet_lightning)",
+    )
+    p.add_argument("--fps", type=float, default=10.0, help="analysis rate (default 10)")
+    p.add_argument("--threads", type=int, default=1, help="inference threads (default 1)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_analyze)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from edge.models import ModelError
+    from edge.source import SourceError
+
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return int(args.func(args))
+    except (SourceError, ModelError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
