@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from edge.cli import main
+from edge.models import ModelError, check, load_manifest, resolve
+
+
+def test_manifest_lists_the_supported_models_with_provenance() -> None:
+    manifest = load_manifest()
+    assert {"movenet_multipose", "movenet_thunder", "movenet_lightning", "yolox_nano"} <= set(
+        manifest
+    )
+    for spec in manifest.values():
+        assert len(spec.sha256) == 64
+        assert spec.licence and spec.source and spec.file.endswith(".onnx")
+        assert "AGPL" not in spec.licence
+
+
+def test_real_weights_verify(model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LIFTWATCH_MODEL_DIR", str(model_dir))
+    spec, path = resolve("movenet_multipose")
+    assert path == model_dir / spec.file
+
+
+def test_missing_model_names_file_folder_and_hash(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LIFTWATCH_MODEL_DIR", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ModelError) as err:
+        resolve("movenet_multipose")
+    msg = str(err.value)
+    spec = load_manifest()["movenet_multipose"]
+    assert spec.file in msg and str(tmp_path) in msg and spec.sha256 in msg
+
+
+def test_corrupt_model_is_refused_with_both_hashes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spec = load_manifest()["movenet_lightning"]
+    (tmp_path / spec.file).write_bytes(b"not a model")
+    monkeypatch.setenv("LIFTWATCH_MODEL_DIR", str(tmp_path))
+    status = check(spec)
+    assert not status.ok and status.path == tmp_path / spec.file
+    assert "corrupt" in (status.problem or "") and spec.sha256 in (status.problem or "")
+    with pytest.raises(ModelError, match="corrupt"):
+        resolve("movenet_lightning")
+
+
+def test_unknown_model_key_lists_the_known_ones() -> None:
+    with pytest.raises(ModelError, match="movenet_multipose"):
+        resolve("no_such_model")
+
+
+def test_models_command_reports_and_exits_nonzero_on_corrupt(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = load_manifest()["yolox_nano"]
+    (tmp_path / spec.file).write_bytes(b"x")
+    assert main(["models", "--dir", str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    assert "CORRUPT" in out and spec.file in out and "MISSING" in out
+
+
+def test_models_command_passes_on_real_weights(
+    model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["models", "--dir", str(model_dir)]) == 0
+    assert "CORRUPT" not in capsys.readouterr().out
