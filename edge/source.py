@@ -276,6 +276,10 @@ class LiveSource(FrameSource):
     frame (keeping the camera's buffer drained) but retrieves only at the analysis rate
     and keeps just the newest one, so a slow consumer sees fresh frames, not a backlog.
     ``t`` is seconds on a monotonic clock since the source was created.
+
+    OpenCV serialises every FFmpeg open in the process behind one lock, so a hung open
+    stalls all other sources too: ``open_timeout`` must stay finite, and the watchdog
+    gives an open at least that long before walking away from it.
     """
 
     def __init__(
@@ -413,9 +417,11 @@ class LiveSource(FrameSource):
         while not self._stop.is_set():
             if conn.done.wait(0.05):
                 return conn.error or "stream ended"
-            last = conn.last_frame if conn.last_frame is not None else conn.started
-            if time.monotonic() - last > self.watchdog:
-                return f"no frame for {self.watchdog:g} s"
+            if conn.last_frame is not None:
+                if time.monotonic() - conn.last_frame > self.watchdog:
+                    return f"no frame for {self.watchdog:g} s"
+            elif time.monotonic() - conn.started > max(self.watchdog, self.open_timeout + 1.0):
+                return "no frame since connecting"
         return "stopped"
 
     def __iter__(self) -> Iterator[Frame]:
