@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import http.server
 import logging
-import os
 import socket
 import threading
 import time
@@ -33,11 +32,8 @@ FAST = Backoff(initial=0.05, maximum=0.2, jitter=0.1)
 
 
 @pytest.fixture
-def clip() -> Path:
-    folder = os.environ.get("LIFTWATCH_CLIPS")
-    if not folder:
-        pytest.skip("LIFTWATCH_CLIPS is not set")
-    return Path(folder) / CLIP
+def clip(clips_dir: Path) -> Path:
+    return clips_dir / CLIP
 
 
 def _frames_until(source: FrameSource, count: int, timeout: float) -> list[Frame]:
