@@ -1,0 +1,357 @@
+"""Floor-level lift detection: per track, standing → hands at floor level → standing.
+
+Everything is measured in the person's own body units so camera distance and zoom do not
+matter: hand height is the wrist's height above the ankles divided by the standing
+shoulder-to-ankle height, both taken from recent upright frames (the ankles are often hidden
+by the load at the bottom of a lift, so the reference is frozen while the person bends).
+A wrist the model loses is replaced by the elbow→wrist line extrapolated by the forearm
+length. A cycle counts when the smoothed hand height drops from standing level to below
+knee level, with the hands below the knees, and comes back up to standing level, within
+time limits that rule out long floor-level work (tying shoes, kneeling jobs).
+
+Streaming: `LiftDetector.update` per frame returns the lifts completed at that frame.
+A lift still in progress when its track ends or the stream ends is not emitted.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from enum import Enum
+
+import numpy as np
+
+from edge.keypoints import KP
+from edge.poses import UNTRACKED, FloatArray, Poses
+from edge.series import Lift, TrackSeries
+
+
+@dataclass(frozen=True, slots=True)
+class LiftConfig:
+    """Thresholds of the lift cycle; heights are in standing shoulder-to-ankle units."""
+
+    stand_level: float = 0.42
+    """Hands above this are "standing": hanging hands sit near 0.55, a half-bend goes below."""
+    floor_enter: float = 0.30
+    """Hands below this reach floor level: about knee height, the bottom of any floor pickup."""
+    floor_exit: float = 0.36
+    """Hands above this leave floor level; the gap to floor_enter absorbs keypoint jitter."""
+    below_knee_margin: float = 0.02
+    """Hands must be this far below the lowest visible knee, so kneeling on one knee fails."""
+    min_floor_s: float = 0.15
+    """Shortest time at floor level: a one-frame dip is a keypoint glitch, not a lift."""
+    max_floor_s: float = 4.0
+    """Longest time at floor level: longer is floor work (tying shoes, sorting), not a lift."""
+    min_duration_s: float = 0.6
+    """Shortest standing-to-standing cycle a person can physically do with a load."""
+    max_duration_s: float = 10.0
+    """Longest cycle; slower than this is some other activity and is dropped."""
+    max_gap_s: float = 1.0
+    """A track unseen this long loses its cycle: the frames in between are unknown."""
+    stale_track_s: float = 10.0
+    """Tracks unseen this long are forgotten even if the tracker never retired them."""
+    upright_max_trunk_deg: float = 25.0
+    """Trunk within this of vertical counts as upright for the standing reference."""
+    upright_min_leg_ratio: float = 1.2
+    """Hip-to-ankle over shoulder-to-hip height above this means straight legs (not a squat)."""
+    reference_s: float = 1.5
+    """Window of upright frames whose median is the standing reference; seconds, not frames."""
+    reference_min_samples: int = 3
+    """Upright frames needed before a track has a usable standing reference."""
+    reference_max_age_s: float = 15.0
+    """A standing reference older than this (person never upright since) is not trusted."""
+    forearm_ratio: float = 0.19
+    """Elbow-to-wrist length over shoulder-to-ankle height (anthropometric mean) for lost wrists."""
+    min_score: float = 0.25
+    """Keypoints below this confidence are treated as missing."""
+    smooth_frames: int = 3
+    """Median over this many hand heights removes single-frame spikes at one frame of latency."""
+    lead_s: float = 1.0
+    """Samples kept before the lift start in `Lift.series`, for context."""
+    standing_s: float = 1.0
+    """Length of the upright window handed over as `Lift.standing`."""
+    history_s: float = 3.0
+    """Samples kept while idle, so the lead-in and standing window exist when a lift starts."""
+
+
+class _Phase(Enum):
+    IDLE = 0
+    DESCENT = 1
+    FLOOR = 2
+    RISE = 3
+
+
+@dataclass(slots=True)
+class _Sample:
+    t: float
+    xy: FloatArray
+    scores: FloatArray
+    upright: bool
+
+
+@dataclass(slots=True)
+class _Track:
+    """Small bounded state of one track: recent samples, reference window, cycle phase."""
+
+    samples: deque[_Sample] = field(default_factory=deque)
+    ref: deque[tuple[float, float, float]] = field(default_factory=deque)  # t, ankle_y, height
+    ref_ankle: float = math.nan
+    ref_height: float = math.nan
+    ref_t: float = -math.inf
+    raw_h: deque[float] = field(default_factory=deque)
+    phase: _Phase = _Phase.IDLE
+    armed: bool = False
+    last_stand_t: float = math.nan
+    start: float = math.nan
+    floor_t0: float = math.nan
+    bottom_t: float = math.nan
+    bottom_h: float = math.inf
+    last_t: float = -math.inf
+
+
+class LiftDetector:
+    """Streaming lift segmentation over tracked poses, one small state machine per track."""
+
+    def __init__(self, config: LiftConfig | None = None) -> None:
+        self.config = config or LiftConfig()
+        self._tracks: dict[int, _Track] = {}
+
+    def update(self, t: float, poses: Poses) -> list[Lift]:
+        """Feed one frame; returns the lifts completed now. Untracked poses are skipped."""
+        lifts: list[Lift] = []
+        for i in range(len(poses)):
+            tid = int(poses.track_ids[i])
+            if tid == UNTRACKED:
+                continue
+            track = self._tracks.get(tid)
+            if track is None:
+                track = self._tracks[tid] = _Track()
+            lift = self._step(tid, track, t, poses.xy[i], poses.scores[i])
+            if lift is not None:
+                lifts.append(lift)
+        stale = [k for k, tr in self._tracks.items() if t - tr.last_t > self.config.stale_track_s]
+        for k in stale:
+            del self._tracks[k]
+        return lifts
+
+    def end_track(self, track_id: int) -> None:
+        """The tracker retired this track: forget it, dropping any lift in progress."""
+        self._tracks.pop(track_id, None)
+
+    def flush(self) -> list[Lift]:
+        """End of stream: lifts still in progress are dropped (their end is unknown)."""
+        self._tracks.clear()
+        return []
+
+    def _step(
+        self, tid: int, tr: _Track, t: float, xy: FloatArray, scores: FloatArray
+    ) -> Lift | None:
+        cfg = self.config
+        if t - tr.last_t > cfg.max_gap_s:
+            _reset(tr)
+            tr.raw_h.clear()
+        tr.last_t = t
+        kp = _Body(xy, scores, cfg.min_score)
+        upright = self._update_reference(tr, t, kp)
+        tr.samples.append(_Sample(t, xy.copy(), scores.copy(), upright))
+        self._trim(tr, t)
+
+        h, knee_h = self._hand_height(tr, t, kp)
+        if h is None:
+            return None
+        tr.raw_h.append(h)
+        while len(tr.raw_h) > cfg.smooth_frames:
+            tr.raw_h.popleft()
+        hs = sorted(tr.raw_h)[len(tr.raw_h) // 2]
+        at_floor = hs < cfg.floor_enter and (knee_h is None or h < knee_h - cfg.below_knee_margin)
+        standing = hs >= cfg.stand_level and upright
+
+        if tr.phase is _Phase.IDLE:
+            if standing:
+                tr.armed = True
+                tr.last_stand_t = t
+            elif tr.armed and hs < cfg.stand_level:
+                tr.phase = _Phase.DESCENT
+                tr.start = tr.last_stand_t
+        if tr.phase is _Phase.DESCENT:
+            if hs >= cfg.stand_level:
+                _reset(tr, armed=standing, t=t)
+            elif at_floor:
+                tr.phase = _Phase.FLOOR
+                tr.floor_t0 = t
+        if tr.phase is _Phase.FLOOR:
+            if hs < tr.bottom_h:
+                tr.bottom_h, tr.bottom_t = hs, t
+            if t - tr.floor_t0 > cfg.max_floor_s:
+                _reset(tr)
+            elif hs > cfg.floor_exit:
+                if t - tr.floor_t0 >= cfg.min_floor_s:
+                    tr.phase = _Phase.RISE
+                else:
+                    tr.phase = _Phase.DESCENT
+        if tr.phase is _Phase.RISE:
+            if hs < cfg.floor_enter:
+                tr.phase = _Phase.FLOOR
+            elif standing:
+                lift = self._emit(tid, tr, t)
+                _reset(tr, armed=True, t=t)
+                return lift
+        if tr.phase is not _Phase.IDLE and t - tr.start > cfg.max_duration_s:
+            _reset(tr)
+        return None
+
+    def _update_reference(self, tr: _Track, t: float, kp: _Body) -> bool:
+        """Add an upright frame to the standing reference; returns whether it was upright."""
+        cfg = self.config
+        sh, hip, ank = kp.mid_y(_SHOULDERS), kp.mid_y(_HIPS), kp.low_y(_ANKLES)
+        if sh is None or hip is None or ank is None:
+            return False
+        trunk = hip - sh
+        legs = ank - hip
+        if trunk <= 0 or legs < cfg.upright_min_leg_ratio * trunk:
+            return False
+        dx = kp.mid_x(_SHOULDERS) - kp.mid_x(_HIPS)  # type: ignore[operator]
+        if math.degrees(math.atan2(abs(dx), trunk)) > cfg.upright_max_trunk_deg:
+            return False
+        tr.ref.append((t, ank, ank - sh))
+        while tr.ref and t - tr.ref[0][0] > cfg.reference_s:
+            tr.ref.popleft()
+        if len(tr.ref) >= cfg.reference_min_samples:
+            tr.ref_ankle = float(np.median([r[1] for r in tr.ref]))
+            tr.ref_height = float(np.median([r[2] for r in tr.ref]))
+            tr.ref_t = t
+        return True
+
+    def _hand_height(self, tr: _Track, t: float, kp: _Body) -> tuple[float | None, float | None]:
+        """Lowest hand and lowest visible knee above the ankle reference, in body units."""
+        cfg = self.config
+        if t - tr.ref_t > cfg.reference_max_age_s or not tr.ref_height > 0:
+            return None, None
+        forearm = cfg.forearm_ratio * tr.ref_height
+        hand_y = None
+        for shoulder, elbow, wrist in _ARMS:
+            y = kp.wrist_y(shoulder, elbow, wrist, forearm)
+            if y is not None and (hand_y is None or y > hand_y):
+                hand_y = y
+        if hand_y is None:
+            return None, None
+        knee_y = kp.low_y(_KNEES)
+        knee_h = None if knee_y is None else (tr.ref_ankle - knee_y) / tr.ref_height
+        return (tr.ref_ankle - hand_y) / tr.ref_height, knee_h
+
+    def _trim(self, tr: _Track, t: float) -> None:
+        cfg = self.config
+        keep_from = t - cfg.history_s
+        if tr.phase is not _Phase.IDLE:
+            keep_from = min(keep_from, tr.start - max(cfg.lead_s, cfg.standing_s) - cfg.history_s)
+        while tr.samples and tr.samples[0].t < keep_from:
+            tr.samples.popleft()
+
+    def _emit(self, tid: int, tr: _Track, end: float) -> Lift | None:
+        cfg = self.config
+        if not cfg.min_duration_s <= end - tr.start <= cfg.max_duration_s:
+            return None
+        samples = list(tr.samples)
+        series = _series(tid, [s for s in samples if s.t >= tr.start - cfg.lead_s])
+        before = [s for s in samples if s.t <= tr.start and s.upright]
+        window = [s for s in before if s.t >= tr.start - cfg.standing_s]
+        if len(window) < cfg.reference_min_samples:
+            window = before[-max(cfg.reference_min_samples, len(window)) :]
+        return Lift(
+            track_id=tid,
+            start=tr.start,
+            bottom=tr.bottom_t,
+            end=end,
+            series=series,
+            standing=_series(tid, window),
+        )
+
+
+def detect_lifts(
+    frames: Iterable[tuple[float, Poses]], config: LiftConfig | None = None
+) -> list[Lift]:
+    """Batch helper: all lifts in a stream of (t, tracked poses), in completion order."""
+    detector = LiftDetector(config)
+    lifts: list[Lift] = []
+    for t, poses in frames:
+        lifts.extend(detector.update(t, poses))
+    lifts.extend(detector.flush())
+    return lifts
+
+
+def _reset(tr: _Track, armed: bool = False, t: float = math.nan) -> None:
+    tr.phase = _Phase.IDLE
+    tr.armed = armed
+    tr.last_stand_t = t
+    tr.start = tr.floor_t0 = tr.bottom_t = math.nan
+    tr.bottom_h = math.inf
+
+
+def _series(tid: int, samples: list[_Sample]) -> TrackSeries:
+    if not samples:
+        return TrackSeries(
+            tid,
+            np.zeros(0, np.float32),
+            np.zeros((0, 17, 2), np.float32),
+            np.zeros((0, 17), np.float32),
+        )
+    return TrackSeries(
+        tid,
+        np.array([s.t for s in samples], np.float64),  # type: ignore[arg-type]
+        np.stack([s.xy for s in samples]),
+        np.stack([s.scores for s in samples]),
+    )
+
+
+_SHOULDERS = (KP.LEFT_SHOULDER, KP.RIGHT_SHOULDER)
+_HIPS = (KP.LEFT_HIP, KP.RIGHT_HIP)
+_KNEES = (KP.LEFT_KNEE, KP.RIGHT_KNEE)
+_ANKLES = (KP.LEFT_ANKLE, KP.RIGHT_ANKLE)
+_ARMS = (
+    (KP.LEFT_SHOULDER, KP.LEFT_ELBOW, KP.LEFT_WRIST),
+    (KP.RIGHT_SHOULDER, KP.RIGHT_ELBOW, KP.RIGHT_WRIST),
+)
+
+
+class _Body:
+    """One person's keypoints as Python floats: scalar maths is cheaper than numpy here."""
+
+    __slots__ = ("ok", "raw", "x", "y")
+
+    def __init__(self, xy: FloatArray, scores: FloatArray, min_score: float) -> None:
+        self.x: list[float] = xy[:, 0].tolist()
+        self.y: list[float] = xy[:, 1].tolist()
+        s: list[float] = scores.tolist()
+        self.ok = [v >= min_score for v in s]
+        self.raw = [v > 0.0 and math.isfinite(v) for v in s]
+
+    def mid_y(self, pair: tuple[KP, KP]) -> float | None:
+        vals = [self.y[k] for k in pair if self.ok[k]]
+        return sum(vals) / len(vals) if vals else None
+
+    def mid_x(self, pair: tuple[KP, KP]) -> float | None:
+        vals = [self.x[k] for k in pair if self.ok[k]]
+        return sum(vals) / len(vals) if vals else None
+
+    def low_y(self, pair: tuple[KP, KP]) -> float | None:
+        vals = [self.y[k] for k in pair if self.ok[k]]
+        return max(vals) if vals else None
+
+    def wrist_y(self, shoulder: KP, elbow: KP, wrist: KP, forearm: float) -> float | None:
+        """The wrist, or the elbow extended by a forearm along the best direction known."""
+        if self.ok[wrist]:
+            return self.y[wrist]
+        if not self.ok[elbow]:
+            return None
+        if self.raw[wrist]:
+            dx, dy = self.x[wrist] - self.x[elbow], self.y[wrist] - self.y[elbow]
+        elif self.ok[shoulder]:
+            dx, dy = self.x[elbow] - self.x[shoulder], self.y[elbow] - self.y[shoulder]
+        else:
+            return None
+        norm = math.hypot(dx, dy)
+        if norm < 1e-6:
+            return None
+        return self.y[elbow] + dy / norm * forearm

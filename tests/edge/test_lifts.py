@@ -1,0 +1,236 @@
+"""Lift detection on small kinematic sequences, and on real clips through the real pipeline."""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edge.keypoints import KP
+from edge.lifts import LiftConfig, LiftDetector, detect_lifts
+from edge.poses import Poses
+
+# Segment lengths in units of standing shoulder-to-ankle height.
+SHANK, THIGH, TRUNK, UPPER_ARM, FOREARM, HEAD = 0.32, 0.31, 0.37, 0.23, 0.19, 0.15
+ARM = UPPER_ARM + FOREARM
+STAND_HANDS = 1.0 - ARM
+
+
+def body(
+    hands: float, x0: float = 300.0, scale: float = 300.0, ground: float = 450.0
+) -> np.ndarray:
+    """Side-view keypoints (17, 2) of a person bending until the hanging wrists are at ``hands``.
+
+    Knees bend a little, the trunk tilts as needed; arms hang straight down.
+    """
+    depth = min(1.0, max(0.0, (STAND_HANDS - hands) / STAND_HANDS))
+    a, b = math.radians(25 * depth), math.radians(45 * depth)
+    knee = np.array([x0 + SHANK * math.sin(a), SHANK * math.cos(a)])
+    hip = knee + np.array([-THIGH * math.sin(b), THIGH * math.cos(b)])
+    cos_t = min(1.0, max(-1.0, (hands + ARM - hip[1]) / TRUNK))
+    theta = math.acos(cos_t)
+    shoulder = hip + np.array([TRUNK * math.sin(theta), TRUNK * math.cos(theta)])
+    return _pixels(shoulder, hip, knee, [x0, 0.0], x0, scale, ground)
+
+
+def kneel(hands: float, x0: float = 300.0, scale: float = 300.0, ground: float = 450.0):
+    """One knee on the floor, the other up, hands at ``hands`` (tying a shoe)."""
+    knee_down = np.array([x0 - 0.2, 0.03])
+    hip = knee_down + np.array([0.0, THIGH])
+    shoulder = hip + np.array([0.15, TRUNK * 0.9])
+    xy = _pixels(shoulder, hip, knee_down, [x0 - 0.2 - SHANK, 0.02], x0, scale, ground)
+    up_knee = [x0 + 0.1, SHANK]
+    xy[KP.RIGHT_KNEE] = [up_knee[0] * 1, ground - up_knee[1] * scale]
+    xy[KP.RIGHT_ANKLE] = [x0 + 0.1, ground]
+    for wrist, elbow in ((KP.LEFT_WRIST, KP.LEFT_ELBOW), (KP.RIGHT_WRIST, KP.RIGHT_ELBOW)):
+        xy[wrist] = [x0 + 0.1, ground - hands * scale]
+        xy[elbow] = [x0 + 0.1, ground - (hands + FOREARM) * scale]
+    return xy
+
+
+def _pixels(shoulder, hip, knee, ankle, x0, scale, ground) -> np.ndarray:  # type: ignore[no-untyped-def]
+    def px(p) -> list[float]:  # type: ignore[no-untyped-def]
+        return [x0 + (p[0] - x0) * scale, ground - p[1] * scale]
+
+    sh = np.asarray(shoulder, float)
+    xy = np.zeros((17, 2), np.float32)
+    elbow = sh - np.array([0.0, UPPER_ARM])
+    wrist = elbow - np.array([0.0, FOREARM])
+    head = sh + np.array([0.05, HEAD])
+    for k in (KP.NOSE, KP.LEFT_EYE, KP.RIGHT_EYE, KP.LEFT_EAR, KP.RIGHT_EAR):
+        xy[k] = px(head)
+    for left, right, p in (
+        (KP.LEFT_SHOULDER, KP.RIGHT_SHOULDER, sh),
+        (KP.LEFT_ELBOW, KP.RIGHT_ELBOW, elbow),
+        (KP.LEFT_WRIST, KP.RIGHT_WRIST, wrist),
+        (KP.LEFT_HIP, KP.RIGHT_HIP, hip),
+        (KP.LEFT_KNEE, KP.RIGHT_KNEE, knee),
+        (KP.LEFT_ANKLE, KP.RIGHT_ANKLE, ankle),
+    ):
+        xy[left] = px(p)
+        xy[right] = px(np.asarray(p, float) + np.array([0.01, 0.0]))
+    return xy
+
+
+Profile = Callable[[float], float]
+
+
+def cycle(bottom: float, t0: float, down: float = 1.0, hold: float = 0.5, up: float = 1.0):  # type: ignore[no-untyped-def]
+    """Hand height over time: standing, smooth descent to ``bottom``, hold, rise."""
+
+    def hands(t: float) -> float:
+        s = t - t0
+        if s <= 0 or s >= down + hold + up:
+            return STAND_HANDS
+        if s < down:
+            f = 0.5 - 0.5 * math.cos(math.pi * s / down)
+        elif s < down + hold:
+            f = 1.0
+        else:
+            f = 0.5 + 0.5 * math.cos(math.pi * (s - down - hold) / up)
+        return STAND_HANDS + (bottom - STAND_HANDS) * f
+
+    return hands
+
+
+def stream(
+    people: dict[int, Profile],
+    seconds: float,
+    fps: float = 10.0,
+    pose: Callable[..., np.ndarray] = body,
+    noise: float = 0.0,
+    dropout: float = 0.0,
+    seed: int = 0,
+) -> Iterator[tuple[float, Poses]]:
+    rng = np.random.default_rng(seed)
+    for i in range(int(seconds * fps)):
+        t = i / fps
+        xys, scores = [], []
+        for n, tid in enumerate(people):
+            xy = pose(people[tid](t), x0=200.0 + 400.0 * n)
+            xy = xy + rng.normal(0, noise * 300.0, xy.shape)
+            sc = np.full(17, 0.8, np.float32)
+            lost = rng.random(17) < dropout
+            sc[lost] = 0.05
+            xys.append(xy)
+            scores.append(sc)
+        yield t, Poses.from_arrays(np.array(xys), np.array(scores), track_ids=list(people))
+
+
+def test_floor_lift_found_with_ordered_times():
+    lifts = detect_lifts(stream({7: cycle(0.12, t0=3.0)}, 8.0))
+    assert len(lifts) == 1
+    lift = lifts[0]
+    assert lift.track_id == 7
+    assert 2.5 <= lift.start < lift.bottom < lift.end <= 6.5
+    assert 3.9 <= lift.bottom <= 4.6
+    assert lift.series.t[0] <= lift.start - 0.9 and lift.series.t[-1] == pytest.approx(lift.end)
+    assert len(lift.standing) >= 5 and lift.standing.t[-1] <= lift.start
+
+
+def test_pick_up_and_set_down_both_count():
+    def two(t: float) -> float:
+        return min(cycle(0.1, t0=2.0)(t), cycle(0.1, t0=7.0)(t))
+
+    lifts = detect_lifts(stream({1: two}, 12.0))
+    assert [int(lf.bottom) for lf in lifts] == [3, 8]
+
+
+@pytest.mark.parametrize("bottom", [0.5, 0.4])
+def test_table_height_bend_is_not_a_lift(bottom: float):
+    assert detect_lifts(stream({1: cycle(bottom, t0=2.0)}, 7.0)) == []
+
+
+def test_walking_past_is_not_a_lift():
+    """Arms swing, the person crosses the frame and comes closer (grows) at the same time."""
+    rng = np.random.default_rng(1)
+    frames = []
+    for i in range(200):
+        t = i / 10
+        hands = STAND_HANDS + 0.04 * math.sin(2 * math.pi * t)
+        xy = body(hands, x0=50.0 + 30.0 * t, scale=200.0 + 10.0 * t, ground=300.0 + 10.0 * t)
+        xy = xy + rng.normal(0, 3.0, xy.shape)
+        frames.append((t, Poses.from_arrays(xy[None], np.full((1, 17), 0.8), track_ids=[1])))
+    assert detect_lifts(frames) == []
+
+
+def test_kneeling_to_tie_a_shoe_is_not_a_lift():
+    def kneeling(hands: float, x0: float = 300.0) -> np.ndarray:
+        return kneel(hands, x0) if hands < 0.4 else body(hands, x0)
+
+    lifts = detect_lifts(stream({1: cycle(0.08, t0=2.0, hold=2.0)}, 9.0, pose=kneeling))
+    assert lifts == []
+
+
+def test_long_floor_work_is_not_a_lift():
+    assert detect_lifts(stream({1: cycle(0.1, t0=2.0, hold=8.0)}, 16.0)) == []
+
+
+def test_jitter_and_dropouts_tolerated():
+    for seed in range(5):
+        frames = stream(
+            {3: cycle(0.12, t0=3.0)}, 9.0, fps=15.0, noise=0.01, dropout=0.15, seed=seed
+        )
+        assert len(detect_lifts(frames)) == 1, seed
+
+
+def test_lost_wrists_are_extrapolated_from_the_elbows():
+    def no_wrists(hands: float, x0: float = 300.0) -> np.ndarray:
+        return body(hands, x0)
+
+    frames = []
+    for t, poses in stream({1: cycle(0.12, t0=2.0)}, 7.0, pose=no_wrists):
+        scores = poses.scores.copy()
+        if 2.5 < t < 4.5:
+            scores[:, [KP.LEFT_WRIST, KP.RIGHT_WRIST]] = 0.0
+        frames.append((t, Poses.from_arrays(poses.xy, scores, track_ids=poses.track_ids)))
+    assert len(detect_lifts(frames)) == 1
+
+
+def test_two_people_lifting_at_once_give_two_lifts():
+    lifts = detect_lifts(stream({4: cycle(0.1, t0=2.0), 9: cycle(0.15, t0=2.4)}, 8.0))
+    assert sorted(lf.track_id for lf in lifts) == [4, 9]
+
+
+def test_ended_track_and_unfinished_lift_are_not_emitted():
+    detector = LiftDetector(LiftConfig())
+    out = []
+    for t, poses in stream({1: cycle(0.1, t0=2.0, hold=3.0)}, 4.5):
+        out += detector.update(t, poses)
+    assert out == [] and detector.flush() == []
+    for t, poses in stream({2: cycle(0.1, t0=2.0, hold=3.0)}, 4.5):
+        out += detector.update(t, poses)
+    detector.end_track(2)
+    for t, poses in stream({2: lambda t: STAND_HANDS}, 3.0):
+        out += detector.update(t + 4.5, poses)
+    assert out == []
+
+
+# --- real clips through the real pipeline -------------------------------------------------
+
+REAL_CLIPS = ("deadlift-side-nico_blocked.mp4", "deadlift-coach-bad009.mp4")
+
+
+def _labels(clips_dir: Path) -> dict[str, tuple[int, int]]:
+    with (clips_dir / "labels.csv").open(newline="") as f:
+        return {r["clip"]: (int(r["lifts_min"]), int(r["lifts_max"])) for r in csv.DictReader(f)}
+
+
+@pytest.mark.parametrize("clip", REAL_CLIPS)
+def test_real_clip_lift_count(clip: str, clips_dir: Path, model_dir: Path):
+    from edge.pipeline import PosePipeline
+    from edge.pose import create_estimator
+    from edge.source import open_source
+
+    lo, hi = _labels(clips_dir)[clip]
+    source = open_source(str(clips_dir / clip), 10.0)
+    pipeline = PosePipeline(create_estimator("movenet_multipose", refine="movenet_lightning"))
+    try:
+        lifts = detect_lifts((item.frame.t, item.poses) for item in pipeline.run(source))
+    finally:
+        source.close()
+    assert lo <= len(lifts) <= hi
