@@ -153,11 +153,27 @@ class LiftDetector:
             _reset(tr)
             tr.raw_h.clear()
         tr.last_t = t
+        had_reference = tr.ref_t > -math.inf
         kp = _Body(xy, scores, cfg.min_score)
-        upright = self._update_reference(tr, t, kp)
-        tr.samples.append(_Sample(t, xy.copy(), scores.copy(), upright))
+        sample = _Sample(t, xy.copy(), scores.copy(), self._update_reference(tr, t, kp))
+        tr.samples.append(sample)
         self._trim(tr, t)
+        if had_reference:
+            return self._advance(tid, tr, sample, kp)
+        if tr.ref_t == -math.inf:
+            return None
+        # First standing reference: replay the frames before it, so a person first seen bent
+        # at the floor (a lift already under way) is counted once they stand up.
+        tr.armed, tr.last_stand_t = True, tr.samples[0].t
+        lift = None
+        for s in list(tr.samples):
+            lift = self._advance(tid, tr, s, _Body(s.xy, s.scores, cfg.min_score)) or lift
+        return lift
 
+    def _advance(self, tid: int, tr: _Track, sample: _Sample, kp: _Body) -> Lift | None:
+        """One step of the lift cycle state machine for a frame with a standing reference."""
+        cfg = self.config
+        t = sample.t
         h, knee_h = self._hand_height(tr, t, kp)
         if h is None:
             return None
@@ -166,7 +182,7 @@ class LiftDetector:
             tr.raw_h.popleft()
         hs = sorted(tr.raw_h)[len(tr.raw_h) // 2]
         at_floor = hs < cfg.floor_enter and (knee_h is None or h < knee_h - cfg.below_knee_margin)
-        standing = hs >= cfg.stand_level and upright
+        standing = hs >= cfg.stand_level and sample.upright
 
         if tr.phase is _Phase.IDLE:
             if standing:
@@ -244,7 +260,9 @@ class LiftDetector:
     def _trim(self, tr: _Track, t: float) -> None:
         cfg = self.config
         keep_from = t - cfg.history_s
-        if tr.phase is not _Phase.IDLE:
+        if tr.ref_t == -math.inf:
+            keep_from = t - cfg.max_duration_s
+        elif tr.phase is not _Phase.IDLE:
             keep_from = min(keep_from, tr.start - max(cfg.lead_s, cfg.standing_s) - cfg.history_s)
         while tr.samples and tr.samples[0].t < keep_from:
             tr.samples.popleft()
@@ -258,7 +276,9 @@ class LiftDetector:
         before = [s for s in samples if s.t <= tr.start and s.upright]
         window = [s for s in before if s.t >= tr.start - cfg.standing_s]
         if len(window) < cfg.reference_min_samples:
-            window = before[-max(cfg.reference_min_samples, len(window)) :]
+            upright = sorted((s for s in samples if s.upright), key=lambda s: abs(s.t - tr.start))
+            n = max(len(window), cfg.reference_min_samples, round(cfg.standing_s * _rate(samples)))
+            window = sorted(upright[:n], key=lambda s: s.t)
         return Lift(
             track_id=tid,
             start=tr.start,
@@ -287,6 +307,11 @@ def _reset(tr: _Track, armed: bool = False, t: float = math.nan) -> None:
     tr.last_stand_t = t
     tr.start = tr.floor_t0 = tr.bottom_t = math.nan
     tr.bottom_h = math.inf
+
+
+def _rate(samples: list[_Sample]) -> float:
+    span = samples[-1].t - samples[0].t if len(samples) > 1 else 0.0
+    return (len(samples) - 1) / span if span > 0 else 1.0
 
 
 def _series(tid: int, samples: list[_Sample]) -> TrackSeries:
