@@ -1,0 +1,157 @@
+"""Back-contour curvature: synthetic masks of known shape, and the real model on a real clip."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from edge.keypoints import KP, NUM_KEYPOINTS
+from edge.silhouette import BackContour, BackShape, back_normal, back_shape, trunk_ends
+
+TRUNK = 300.0
+THICKNESS = 120.0
+
+
+def _trunk_mask(
+    bump: float, angle_deg: float = 0.0, scale: float = 1.0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A trunk whose back is straight except a triangular bump of ``bump`` trunk lengths.
+
+    Built in a trunk frame (s along hip→shoulder, e out of the back), then rotated and scaled
+    into an image. Returns mask, hip, shoulder and the back normal in image pixels.
+    """
+    length = TRUNK * scale
+    back = [(0.0, 0.0), (0.3 * length, 0.0), (0.5 * length, bump * length), (0.7 * length, 0.0)]
+    outline = [(-0.2 * length, 0.0), *back, (1.2 * length, 0.0)]
+    outline += [(1.2 * length, -THICKNESS * scale), (-0.2 * length, -THICKNESS * scale)]
+    a = np.radians(angle_deg)
+    u = np.array([np.cos(a), np.sin(a)])
+    n = np.array([-u[1], u[0]])
+    size = int(2.2 * length) + 1
+    hip = np.array([0.6 * length, size / 2])
+    pts = np.array([hip + s * u + e * n for s, e in outline])
+    mask = np.zeros((size, size), np.uint8)
+    cv2.fillPoly(mask, [np.round(pts * 16).astype(np.int32)], 255, cv2.LINE_AA, shift=4)
+    shoulder = hip + length * u
+    chord_to_back = 0.4 * THICKNESS * scale  # the joints sit inside the body
+    hip_in, shoulder_in = hip - chord_to_back * n, shoulder - chord_to_back * n
+    return (
+        (mask / 255.0).astype(np.float32),
+        hip_in.astype(np.float32),
+        shoulder_in.astype(np.float32),
+        n.astype(np.float32),
+    )
+
+
+def test_straight_back_measures_flat() -> None:
+    shape = back_shape(*_trunk_mask(0.0, angle_deg=-35.0))
+    assert shape is not None
+    assert abs(shape.curvature) < 0.005
+    assert abs(shape.area) < 0.002
+    assert shape.mask_quality > 0.9
+
+
+@pytest.mark.parametrize("angle", [0.0, -35.0, 120.0])
+def test_bowed_back_is_positive_with_its_size_in_trunk_lengths(angle: float) -> None:
+    shape = back_shape(*_trunk_mask(0.05, angle_deg=angle))
+    assert shape is not None
+    assert shape.curvature == pytest.approx(0.05, abs=0.005)
+    assert shape.area == pytest.approx(0.5 * 0.4 * 0.05, abs=0.002)  # triangle area / L²
+
+
+def test_hollow_back_is_negative() -> None:
+    shape = back_shape(*_trunk_mask(-0.04, angle_deg=-35.0))
+    assert shape is not None
+    assert shape.curvature == pytest.approx(-0.04, abs=0.005)
+    assert shape.area < 0
+
+
+def test_curvature_does_not_depend_on_image_scale() -> None:
+    small = back_shape(*_trunk_mask(0.05, angle_deg=-35.0, scale=0.25))
+    large = back_shape(*_trunk_mask(0.05, angle_deg=-35.0, scale=1.0))
+    assert small is not None and large is not None
+    assert small.curvature == pytest.approx(large.curvature, abs=0.008)
+
+
+def test_empty_or_tiny_masks_give_none() -> None:
+    _, hip, shoulder, normal = _trunk_mask(0.05)
+    assert back_shape(np.zeros((700, 700), np.float32), hip, shoulder, normal) is None
+    mask, hip, shoulder, normal = _trunk_mask(0.05, scale=0.05)
+    assert back_shape(mask, hip, shoulder, normal) is None
+
+
+def _bent_lifter(facing: int) -> tuple[np.ndarray, np.ndarray]:
+    """A side-view lifter at the bottom of a deadlift, facing +x (1) or -x (-1)."""
+    xy = np.zeros((NUM_KEYPOINTS, 2), np.float32)
+    place = {
+        KP.LEFT_HIP: (0, 0),
+        KP.LEFT_SHOULDER: (80, -50),
+        KP.LEFT_KNEE: (45, 55),
+        KP.LEFT_ANKLE: (30, 130),
+        KP.LEFT_WRIST: (85, 40),
+        KP.LEFT_EAR: (100, -65),
+        KP.NOSE: (115, -60),
+    }
+    scores = np.zeros(NUM_KEYPOINTS, np.float32)
+    for k, (x, y) in place.items():
+        xy[k] = (500 + facing * x, 500 + y)
+        scores[k] = 0.8
+    return xy, scores
+
+
+@pytest.mark.parametrize("facing", [1, -1])
+def test_back_normal_points_away_from_knees_and_hands(facing: int) -> None:
+    xy, scores = _bent_lifter(facing)
+    ends = trunk_ends(xy, scores)
+    assert ends is not None
+    normal = back_normal(xy, scores, *ends)
+    assert normal is not None
+    assert np.sign(normal[0]) == -facing and normal[1] < 0  # up and behind
+    assert abs(float(normal @ (ends[1] - ends[0]))) < 1e-4
+
+
+def test_back_side_is_unclear_from_the_front() -> None:
+    xy = np.zeros((NUM_KEYPOINTS, 2), np.float32)
+    scores = np.full(NUM_KEYPOINTS, 0.8, np.float32)
+    for k, (x, y) in {
+        KP.LEFT_SHOULDER: (-40, -100), KP.RIGHT_SHOULDER: (40, -100),
+        KP.LEFT_HIP: (-25, 0), KP.RIGHT_HIP: (25, 0),
+        KP.LEFT_KNEE: (-25, 90), KP.RIGHT_KNEE: (25, 90),
+        KP.LEFT_WRIST: (-45, 20), KP.RIGHT_WRIST: (45, 20),
+        KP.NOSE: (0, -130), KP.LEFT_EAR: (-10, -128), KP.RIGHT_EAR: (10, -128),
+    }.items():  # fmt: skip
+        xy[k] = (300 + x, 300 + y)
+    ends = trunk_ends(xy, scores)
+    assert ends is not None
+    assert back_normal(xy, scores, *ends) is None
+
+
+def test_missing_hips_give_none() -> None:
+    xy, scores = _bent_lifter(1)
+    scores[[KP.LEFT_HIP, KP.RIGHT_HIP]] = 0.0
+    assert trunk_ends(xy, scores) is None
+
+
+ROUNDED_CLIP = "deadlift-coach-bad009.mp4"
+ROUNDED_BOTTOM_FRAME = 104  # the lowest-wrist frame under MoveNet MultiPose
+
+
+def test_real_model_measures_a_lifters_back_at_the_bottom(clips_dir: Path, model_dir: Path) -> None:
+    from edge.pose import create_estimator
+
+    cap = cv2.VideoCapture(str(clips_dir / ROUNDED_CLIP))
+    cap.set(cv2.CAP_PROP_POS_FRAMES, ROUNDED_BOTTOM_FRAME)
+    ok, frame = cap.read()
+    cap.release()
+    assert ok
+    poses = create_estimator("movenet_multipose")(frame)
+    assert len(poses) >= 1
+    best = int(np.argmax(poses.person_scores))
+    shape = BackContour().measure(frame, poses.xy[best], poses.scores[best])
+    assert isinstance(shape, BackShape)
+    assert shape.mask_quality > 0.8
+    assert shape.points >= 20
+    assert 0.0 < shape.curvature < 0.2  # bowed backwards, by a few percent of trunk length
