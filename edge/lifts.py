@@ -48,14 +48,20 @@ class LiftConfig:
     """Shortest standing-to-standing cycle a person can physically do with a load."""
     max_duration_s: float = 10.0
     """Longest cycle; slower than this is some other activity and is dropped."""
+    max_height_change: float = 0.3
+    """Standing height after a lift may differ from before by this fraction; more is an id swap."""
     max_gap_s: float = 1.0
     """A track unseen this long loses its cycle: the frames in between are unknown."""
     stale_track_s: float = 10.0
     """Tracks unseen this long are forgotten even if the tracker never retired them."""
     upright_max_trunk_deg: float = 25.0
     """Trunk within this of vertical counts as upright for the standing reference."""
-    upright_min_leg_ratio: float = 1.2
-    """Hip-to-ankle over shoulder-to-hip height above this means straight legs (not a squat)."""
+    upright_min_leg_ratio: float = 1.0
+    """Hip-to-ankle over shoulder-to-hip height above this rules out squats (standing: ~1.5)."""
+    ankle_window_s: float = 3.0
+    """Feet stay planted while loads or plates hide the ankles: reuse recent ankles this long."""
+    upright_max_leg_ratio: float = 2.5
+    """Above this the trunk looks short: bent toward or away from the camera, not upright."""
     reference_s: float = 1.5
     """Window of upright frames whose median is the standing reference; seconds, not frames."""
     reference_min_samples: int = 3
@@ -97,6 +103,7 @@ class _Track:
 
     samples: deque[_Sample] = field(default_factory=deque)
     ref: deque[tuple[float, float, float]] = field(default_factory=deque)  # t, ankle_y, height
+    ankles: deque[tuple[float, float]] = field(default_factory=deque)  # t, ankle_y
     ref_ankle: float = math.nan
     ref_height: float = math.nan
     ref_t: float = -math.inf
@@ -108,6 +115,7 @@ class _Track:
     floor_t0: float = math.nan
     bottom_t: float = math.nan
     bottom_h: float = math.inf
+    start_height: float = math.nan
     last_t: float = -math.inf
 
 
@@ -191,6 +199,7 @@ class LiftDetector:
             elif tr.armed and hs < cfg.stand_level:
                 tr.phase = _Phase.DESCENT
                 tr.start = tr.last_stand_t
+                tr.start_height = tr.ref_height
         if tr.phase is _Phase.DESCENT:
             if hs >= cfg.stand_level:
                 _reset(tr, armed=standing, t=t)
@@ -211,7 +220,7 @@ class LiftDetector:
             if hs < cfg.floor_enter:
                 tr.phase = _Phase.FLOOR
             elif standing:
-                lift = self._emit(tid, tr, t)
+                lift = self._emit(tid, tr, t) if self._same_person(tr, t) else None
                 _reset(tr, armed=True, t=t)
                 return lift
         if tr.phase is not _Phase.IDLE and t - tr.start > cfg.max_duration_s:
@@ -222,11 +231,20 @@ class LiftDetector:
         """Add an upright frame to the standing reference; returns whether it was upright."""
         cfg = self.config
         sh, hip, ank = kp.mid_y(_SHOULDERS), kp.mid_y(_HIPS), kp.low_y(_ANKLES)
+        if ank is not None:
+            tr.ankles.append((t, ank))
+        while tr.ankles and t - tr.ankles[0][0] > cfg.ankle_window_s:
+            tr.ankles.popleft()
+        if ank is None and tr.ankles:
+            ank = sorted(a for _, a in tr.ankles)[len(tr.ankles) // 2]
         if sh is None or hip is None or ank is None:
             return False
         trunk = hip - sh
         legs = ank - hip
-        if trunk <= 0 or legs < cfg.upright_min_leg_ratio * trunk:
+        if (
+            trunk <= 0
+            or not cfg.upright_min_leg_ratio * trunk <= legs <= cfg.upright_max_leg_ratio * trunk
+        ):
             return False
         dx = kp.mid_x(_SHOULDERS) - kp.mid_x(_HIPS)  # type: ignore[operator]
         if math.degrees(math.atan2(abs(dx), trunk)) > cfg.upright_max_trunk_deg:
@@ -256,6 +274,14 @@ class LiftDetector:
         knee_y = kp.low_y(_KNEES)
         knee_h = None if knee_y is None else (tr.ref_ankle - knee_y) / tr.ref_height
         return (tr.ref_ankle - hand_y) / tr.ref_height, knee_h
+
+    def _same_person(self, tr: _Track, t: float) -> bool:
+        """The one who stands up is as tall as the one who bent down, or the tracker swapped."""
+        if not tr.ref or tr.ref[-1][0] != t or not tr.start_height > 0:
+            return True
+        ratio = tr.ref[-1][2] / tr.start_height
+        limit = 1.0 + self.config.max_height_change
+        return 1.0 / limit <= ratio <= limit
 
     def _trim(self, tr: _Track, t: float) -> None:
         cfg = self.config
@@ -307,6 +333,7 @@ def _reset(tr: _Track, armed: bool = False, t: float = math.nan) -> None:
     tr.last_stand_t = t
     tr.start = tr.floor_t0 = tr.bottom_t = math.nan
     tr.bottom_h = math.inf
+    tr.start_height = math.nan
 
 
 def _rate(samples: list[_Sample]) -> float:
