@@ -1,0 +1,337 @@
+"""Stable anonymous track ids per camera, so lift detection can follow one person over time.
+
+Each track keeps its last keypoints, box, a person scale (square root of the box area, which
+changes little when someone bends: the box goes from tall and narrow to short and wide) and
+a smoothed velocity. Every frame, tracks are predicted forward at constant velocity and
+matched to detections by optimal assignment over a cost of
+
+- torso displacement (shoulders and hips, else any shared keypoint, else box centre) in
+  units of the track's scale: hips barely move while a person bends to the floor,
+- keypoint similarity (OKS-style, on keypoints confident in both),
+- box IoU,
+- scale change (a near person passing in front of a far one has a different scale),
+
+with gates that refuse implausible matches; the displacement gate widens with the time a
+track has been unseen, so a person hidden for a moment keeps their id.
+
+Detections are matched in two rounds (as in ByteTrack): confident ones first, then the weak
+ones (``person_score < min_birth_score``) may continue a track that is still unmatched, since
+a person bending over often scores low, but they never start a track.
+
+Pose back-ends sometimes report one body twice. A near-exact copy of a better-scored
+detection is left out of matching and returned UNTRACKED, so it cannot keep a stray track
+alive; a strong unmatched detection starts a track only if it has ``min_birth_keypoints``
+confident keypoints and is not roughly the same body as one already tracked in this frame.
+Ids are given on first sight, so the first frame of a person is returned with an id (a
+lift seen from its first frame needs that). Flicker from false detections is contained
+instead by retiring young tracks (fewer than ``confirm_hits`` matches) after
+``young_max_age_s`` unseen; the lift detector ignores tracks that short anyway. Ids come
+from one counter per process, so a restarted tracker never hands out an id again.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from edge.keypoints import KP
+from edge.poses import UNTRACKED, FloatArray, Poses
+
+_ids = itertools.count(1)
+
+TORSO = np.zeros(17, dtype=bool)
+TORSO[[KP.LEFT_SHOULDER, KP.RIGHT_SHOULDER, KP.LEFT_HIP, KP.RIGHT_HIP]] = True
+
+_BIG = 1e6
+
+
+@dataclass(slots=True)
+class _Track:
+    id: int
+    xy: FloatArray  # (17, 2) last matched keypoints
+    scores: FloatArray  # (17,)
+    box: FloatArray  # (4,)
+    scale: float
+    velocity: FloatArray  # (2,) pixels per second
+    last_seen: float
+    hits: int = 1
+
+
+class Tracker:
+    """Assigns ``track_ids`` to each frame's `Poses`; one instance per camera.
+
+    After every `update`, ``ended`` lists the ids retired at that call (unseen for longer
+    than ``max_age_s``, or young tracks unseen for ``young_max_age_s``), so per-track state
+    downstream can be flushed. `finish` retires every track at the end of a stream.
+    """
+
+    def __init__(
+        self,
+        max_age_s: float = 2.0,
+        min_birth_score: float = 0.15,
+        min_birth_keypoints: int = 5,
+        min_keypoint_score: float = 0.3,
+        confirm_hits: int = 3,
+        young_max_age_s: float = 0.3,
+        gate: float = 0.8,
+        gate_growth_per_s: float = 1.5,
+        max_scale_ratio: float = 2.0,
+        velocity_smoothing: float = 0.5,
+    ) -> None:
+        self.max_age_s = max_age_s
+        self.min_birth_score = min_birth_score
+        self.min_birth_keypoints = min_birth_keypoints
+        self.min_keypoint_score = min_keypoint_score
+        self.confirm_hits = confirm_hits
+        self.young_max_age_s = young_max_age_s
+        self.gate = gate
+        self.gate_growth_per_s = gate_growth_per_s
+        self.max_log_scale = math.log(max_scale_ratio)
+        self.velocity_smoothing = velocity_smoothing
+        self.ended: list[int] = []
+        self._tracks: list[_Track] = []
+
+    @property
+    def active_ids(self) -> list[int]:
+        """Ids of live tracks, including ones unseen for less than their max age."""
+        return [tr.id for tr in self._tracks]
+
+    def finish(self) -> list[int]:
+        """End of stream: retire every track and return their ids (also set as ``ended``)."""
+        self.ended = self.active_ids
+        self._tracks = []
+        return self.ended
+
+    def update(self, poses: Poses, t: float) -> Poses:
+        """The same persons with ``track_ids`` set; unmatched weak detections stay UNTRACKED."""
+        self.ended = []
+        self._retire(t)
+        ids = np.full(len(poses), UNTRACKED, np.int64)
+        if len(poses) == 0:
+            return poses.with_track_ids(ids)
+
+        copies = self._copies(poses)
+        strong = (poses.person_scores >= self.min_birth_score) & ~copies
+        weak = ~strong & ~copies
+        free_tracks = list(range(len(self._tracks)))
+        for dets in (np.flatnonzero(strong), np.flatnonzero(weak)):
+            if len(dets) == 0 or not free_tracks:
+                continue
+            cost = self._cost([self._tracks[k] for k in free_tracks], poses, dets, t)
+            used = set()
+            for r, c in assign(cost):
+                if cost[r, c] >= _BIG:
+                    continue
+                track = self._tracks[free_tracks[r]]
+                self._absorb(track, poses, int(dets[c]), t)
+                ids[dets[c]] = track.id
+                used.add(free_tracks[r])
+            free_tracks = [k for k in free_tracks if k not in used]
+
+        taken = [int(j) for j in np.flatnonzero(ids != UNTRACKED)]
+        visible = (poses.scores >= self.min_keypoint_score).sum(axis=1)
+        born = strong & (ids == UNTRACKED) & (visible >= self.min_birth_keypoints)
+        for j in np.flatnonzero(born)[np.argsort(-poses.person_scores[born], kind="stable")]:
+            if taken and self._same_person(poses, int(j), taken, loose=True).any():
+                continue
+            ids[j] = self._birth(poses, int(j), t).id
+            taken.append(int(j))
+        return poses.with_track_ids(ids)
+
+    def _copies(self, poses: Poses) -> npt.NDArray[np.bool_]:
+        """Detections that repeat a better-scored one keypoint for keypoint."""
+        copies = np.zeros(len(poses), dtype=bool)
+        order = np.argsort(-poses.person_scores, kind="stable")
+        for rank, j in enumerate(order[1:], start=1):
+            better = [int(k) for k in order[:rank] if not copies[k]]
+            copies[j] = bool(self._same_person(poses, int(j), better, loose=False).any())
+        return copies
+
+    def _same_person(
+        self, poses: Poses, j: int, others: list[int], loose: bool
+    ) -> npt.NDArray[np.bool_]:
+        """Which of ``others`` are the same body as detection ``j``.
+
+        Strict: keypoints agree within 5 % of the person scale (box overlap only decides
+        when too few keypoints are visible), so two people who cross are never merged.
+        Loose: within 10 %, or boxes overlapping by IoU > 0.7.
+        """
+        sigma, max_iou = (0.1, 0.7) if loose else (0.05, 0.9)
+        scale = float(_scales(poses.boxes[j : j + 1])[0])
+        ok = (poses.scores[others] >= self.min_keypoint_score) & (
+            poses.scores[j] >= self.min_keypoint_score
+        )
+        sq = ((poses.xy[others] - poses.xy[j]) ** 2).sum(axis=2) / (2 * (sigma * scale) ** 2)
+        n = ok.sum(axis=1)
+        oks = (np.exp(-sq) * ok).sum(axis=1) / np.maximum(n, 1)
+        iou = iou_matrix(poses.boxes[j : j + 1], poses.boxes[others])[0]
+        same = np.where(n >= 3, oks > 0.5, iou > max_iou)
+        return np.asarray(same | (iou > max_iou) if loose else same)
+
+    def _retire(self, t: float) -> None:
+        keep = []
+        for tr in self._tracks:
+            unseen = t - tr.last_seen
+            young = tr.hits < self.confirm_hits
+            if unseen > self.max_age_s or (young and unseen > self.young_max_age_s):
+                self.ended.append(tr.id)
+            else:
+                keep.append(tr)
+        self._tracks = keep
+
+    def _cost(
+        self, tracks: list[_Track], poses: Poses, dets: npt.NDArray[np.intp], t: float
+    ) -> npt.NDArray[np.float64]:
+        """(tracks, dets) matching cost; ``_BIG`` where a gate refuses the pair."""
+        dt = np.array([max(0.0, min(t - tr.last_seen, self.max_age_s)) for tr in tracks])
+        vel = np.stack([tr.velocity for tr in tracks])
+        shift = vel * dt[:, None]
+        t_xy = np.stack([tr.xy for tr in tracks]) + shift[:, None, :]
+        t_ok = np.stack([tr.scores for tr in tracks]) >= self.min_keypoint_score
+        t_box = np.stack([tr.box for tr in tracks]) + np.tile(shift, 2)
+        scale = np.array([tr.scale for tr in tracks])
+
+        d_xy = poses.xy[dets]
+        d_ok = poses.scores[dets] >= self.min_keypoint_score
+        d_box = poses.boxes[dets]
+
+        both = t_ok[:, None, :] & d_ok[None, :, :]  # (T, D, 17)
+        delta = d_xy[None, :, :, :] - t_xy[:, None, :, :]  # (T, D, 17, 2)
+        box_delta = _centres(d_box)[None, :, :] - _centres(t_box)[:, None, :]
+        displacement = _anchor_displacement(delta, both, box_delta)
+        dist = np.linalg.norm(displacement, axis=2) / scale[:, None]
+
+        sq = (delta**2).sum(axis=3) / (2 * (0.25 * scale[:, None, None]) ** 2)
+        n_both = both.sum(axis=2)
+        oks = np.where(n_both >= 3, (np.exp(-sq) * both).sum(axis=2) / np.maximum(n_both, 1), 0.5)
+        iou = iou_matrix(t_box, d_box)
+        log_scale = np.abs(np.log(_scales(d_box)[None, :] / scale[:, None]))
+
+        cost = dist + (1.0 - oks) + 0.5 * (1.0 - iou) + log_scale
+        gate = self.gate + self.gate_growth_per_s * dt
+        refused = (dist > gate[:, None]) | (log_scale > self.max_log_scale)
+        return np.where(refused, _BIG, cost)
+
+    def _absorb(self, track: _Track, poses: Poses, j: int, t: float) -> None:
+        dt = t - track.last_seen
+        if dt > 0:
+            ok = (track.scores >= self.min_keypoint_score) & (
+                poses.scores[j] >= self.min_keypoint_score
+            )
+            delta = (poses.xy[j] - track.xy)[None, None]
+            box_delta = (_centres(poses.boxes[j : j + 1]) - _centres(track.box[None]))[None]
+            moved = _anchor_displacement(delta, ok[None, None], box_delta)[0, 0]
+            a = self.velocity_smoothing
+            track.velocity = ((1 - a) * track.velocity + a * moved / dt).astype(np.float32)
+            limit = 4.0 * track.scale
+            speed = float(np.linalg.norm(track.velocity))
+            if speed > limit:
+                track.velocity *= limit / speed
+        track.xy = poses.xy[j].copy()
+        track.scores = poses.scores[j].copy()
+        track.box = poses.boxes[j].copy()
+        track.scale = 0.7 * track.scale + 0.3 * float(_scales(poses.boxes[j : j + 1])[0])
+        track.last_seen = t
+        track.hits += 1
+
+    def _birth(self, poses: Poses, j: int, t: float) -> _Track:
+        track = _Track(
+            id=next(_ids),
+            xy=poses.xy[j].copy(),
+            scores=poses.scores[j].copy(),
+            box=poses.boxes[j].copy(),
+            scale=float(_scales(poses.boxes[j : j + 1])[0]),
+            velocity=np.zeros(2, np.float32),
+            last_seen=t,
+        )
+        self._tracks.append(track)
+        return track
+
+
+def _centres(boxes: np.ndarray) -> np.ndarray:
+    return (boxes[:, :2] + boxes[:, 2:]) / 2
+
+
+def _scales(boxes: np.ndarray) -> np.ndarray:
+    """Person scale in pixels: robust to bending, where height turns into width."""
+    w = np.maximum(boxes[:, 2] - boxes[:, 0], 1.0)
+    h = np.maximum(boxes[:, 3] - boxes[:, 1], 1.0)
+    return np.sqrt(w * h)
+
+
+def _anchor_displacement(delta: np.ndarray, both: np.ndarray, box_delta: np.ndarray) -> np.ndarray:
+    """(T, D, 2) mean shift of shared torso keypoints, else shared keypoints, else box centre."""
+    torso = both & TORSO
+    out = box_delta.astype(np.float64)
+    for mask in (both, torso):  # torso last, so it wins where available
+        n = mask.sum(axis=2)
+        mean = (delta * mask[..., None]).sum(axis=2) / np.maximum(n, 1)[..., None]
+        out = np.where((n > 0)[..., None], mean, out)
+    return out
+
+
+def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pairwise IoU of two sets of x1, y1, x2, y2 boxes."""
+    x1 = np.maximum(a[:, None, 0], b[None, :, 0])
+    y1 = np.maximum(a[:, None, 1], b[None, :, 1])
+    x2 = np.minimum(a[:, None, 2], b[None, :, 2])
+    y2 = np.minimum(a[:, None, 3], b[None, :, 3])
+    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    return np.asarray(inter / (area_a[:, None] + area_b[None, :] - inter + 1e-6))
+
+
+def assign(cost: np.ndarray) -> list[tuple[int, int]]:
+    """Minimum-cost matching of rows to columns (Hungarian, O(n²m)); n·m ≤ a few dozen here.
+
+    Returns min(rows, cols) (row, col) pairs; the caller drops pairs its gates refused.
+    """
+    n, m = cost.shape
+    if n == 0 or m == 0:
+        return []
+    if n > m:
+        return [(r, c) for c, r in assign(cost.T)]
+    a = cost.tolist()
+    inf = math.inf
+    u = [0.0] * (n + 1)
+    v = [0.0] * (m + 1)
+    row_of = [0] * (m + 1)  # 1-based row matched to column j; column 0 is a sentinel
+    way = [0] * (m + 1)
+    for i in range(1, n + 1):
+        row_of[0] = i
+        j0 = 0
+        minv = [inf] * (m + 1)
+        used = [False] * (m + 1)
+        while True:
+            used[j0] = True
+            i0 = row_of[j0]
+            delta = inf
+            j1 = 0
+            for j in range(1, m + 1):
+                if not used[j]:
+                    cur = a[i0 - 1][j - 1] - u[i0] - v[j]
+                    if cur < minv[j]:
+                        minv[j] = cur
+                        way[j] = j0
+                    if minv[j] < delta:
+                        delta = minv[j]
+                        j1 = j
+            for j in range(m + 1):
+                if used[j]:
+                    u[row_of[j]] += delta
+                    v[j] -= delta
+                else:
+                    minv[j] -= delta
+            j0 = j1
+            if row_of[j0] == 0:
+                break
+        while j0:
+            j1 = way[j0]
+            row_of[j0] = row_of[j1]
+            j0 = j1
+    return [(row_of[j] - 1, j - 1) for j in range(1, m + 1) if row_of[j]]
