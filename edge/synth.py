@@ -20,7 +20,8 @@ Public API (kept small and stable):
 - ``Truth``: track_id, kind, start, bottom, end, posture (``hinge`` | ``rounded`` | None),
   spine_flexion_deg, trunk_angle_deg (hip→shoulder chord from vertical at the bottom),
   hip_flexion_deg, knee_bend_deg, hand_height_m (wrists above the floor at the bottom),
-  view_yaw_deg, setdown; ``is_lift``
+  view_yaw_deg (along the line of sight at the bottom, so perspective counts), setdown;
+  ``is_lift``
 - Activities (plain frozen dataclasses): ``LiftMove``, ``Bend``, ``Kneel``, ``Walk``, ``Reach``,
   ``Idle``; composed by ``Person(activities, ...)`` and ``Scenario(people, camera, noise)``
 - ``Camera`` (``Camera.aimed(distance_m, pitch_deg)``), ``Noise``
@@ -39,6 +40,9 @@ Conventions:
   in a hinge by themselves).
 - ``yaw_deg`` is the view: 0 = facing image right (the camera sees the right side),
   90 = facing the camera, 180 = facing image left (left side seen), -90 = the back.
+- Wrists at 0.05–0.15 m with knees under ~40° force the hip–shoulder chord past horizontal
+  (trunk_angle_deg ≈ 110–120° for hinge and stoop alike): that is anthropometry, and why
+  posture must look at the spine's curve, not the trunk angle alone.
 - Posture truth is ``rounded`` when spine flexion >= ``ROUNDED_SPINE_DEG`` (25°), else
   ``hinge``: the class is about the spine, not the legs, so a flat-back squat is ``hinge``.
   ``random_scenario`` keeps away from the boundary (≤15° or ≥35°).
@@ -52,7 +56,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Protocol
 
@@ -265,10 +269,8 @@ class _KeyPose:
 
 def _measure(stature: float, angles: dict[str, float], hip_flex: float) -> _KeyPose:
     j = _fk(stature, {k: np.asarray(v) for k, v in angles.items()})
-    chord = j["t1"] - j["hip_c"]
     sh = j["shoulder_l"] - np.array([0, _SHOULDER_HALF * stature, 0]) - j["hip_c"]
     trunk = math.degrees(math.atan2(float(sh[0]), float(sh[2])))
-    del chord
     hand = 0.5 * float(j["wrist_l"][2] + j["wrist_r"][2])
     return _KeyPose(angles, trunk, hip_flex, hand)
 
@@ -323,6 +325,7 @@ class _Motion:
     angles: dict[str, Arr]
     root_x: Arr | None = None  # None: feet planted where the activity started
     hidden: npt.NDArray[np.bool_] | None = None  # (m, 17) keypoints hidden by an occluder
+    turn_deg: float = 0.0  # body yaw relative to the person's own
 
 
 class Activity(Protocol):
@@ -478,17 +481,18 @@ class Reach(_Posed):
 
 @dataclass(frozen=True, slots=True)
 class Walk:
-    """Walk forward (along the facing direction) for ``duration_s`` at ``speed_mps``."""
+    """Walk along the person's facing direction, or turned round and back with ``back``."""
 
     duration_s: float = 4.0
     speed_mps: float = 1.3
+    back: bool = False
 
     @property
     def kind(self) -> str:
         return "walk"
 
     def advance_m(self, stature: float) -> float:
-        return self.speed_mps * self.duration_s
+        return (-1.0 if self.back else 1.0) * self.speed_mps * self.duration_s
 
     def bottom_s(self) -> float:
         return self.duration_s / 2
@@ -513,7 +517,7 @@ class Walk:
             "elbow_l": 8 + 10 * ramp,
             "elbow_r": 8 + 10 * ramp,
         }
-        return _Motion(a, root_x=self.speed_mps * tau)
+        return _Motion(a, root_x=self.speed_mps * tau, turn_deg=180.0 if self.back else 0.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -690,8 +694,9 @@ class SynthStream:
 
 def _person_track(
     person: Person, t: Arr, rng: np.random.Generator
-) -> tuple[Arr, npt.NDArray[np.bool_], list[tuple[Activity, float]]]:
-    """World keypoints (m, 17, 3), hidden mask (m, 17) and (activity, start) pairs."""
+) -> tuple[Arr, Arr, npt.NDArray[np.bool_], list[tuple[Activity, float]]]:
+    """World keypoints (m, 17, 3), body yaw (m,) in degrees, hidden mask (m, 17), and
+    (activity, start) pairs."""
     H = person.height_m
     m = t.shape[0]
     sway_f = rng.uniform(0.15, 0.3)
@@ -704,6 +709,7 @@ def _person_track(
     planted = np.ones(m, bool)
     hidden = np.zeros((m, NUM_KEYPOINTS), bool)
     offset = np.zeros(m)
+    turn = np.zeros(m)
     spans: list[tuple[Activity, float]] = []
     start, travelled = person.start_s, 0.0
     for act in person.activities:
@@ -718,6 +724,7 @@ def _person_track(
                 planted[idx] = False
             if mo.hidden is not None:
                 hidden[idx] = mo.hidden
+            turn[idx] = mo.turn_deg
         offset[t >= start] = travelled
         travelled += act.advance_m(H)
         offset[t >= end] = travelled
@@ -725,19 +732,34 @@ def _person_track(
         start = end + person.gap_s
     angles["root_x"] = root_x
     body = _coco(_fk(H, angles, planted))
-    body[..., 0] += offset[:, None]
-    yaw = math.radians(person.yaw_deg)
-    fx, fy = math.cos(yaw), -math.sin(yaw)  # facing direction on the floor
+    yaw_deg = person.yaw_deg + turn
+    yaw = np.radians(yaw_deg)[:, None]
+    fx, fy = np.cos(yaw), -np.sin(yaw)  # facing direction on the floor
     world = np.empty_like(body)
     world[..., 0] = person.x_m + fx * body[..., 0] - fy * body[..., 1]
     world[..., 1] = person.distance_m + fy * body[..., 0] + fx * body[..., 1]
     world[..., 2] = body[..., 2]
-    return world, hidden, spans
+    yaw0 = math.radians(person.yaw_deg)
+    world[..., 0] += math.cos(yaw0) * offset[:, None]
+    world[..., 1] -= math.sin(yaw0) * offset[:, None]
+    return world, yaw_deg, hidden, spans
+
+
+def _view_yaw(world: Arr, yaw_deg: Arr) -> Arr:
+    """Yaw as seen along each frame's line of sight to the hips (perspective included)."""
+    hips = 0.5 * (world[:, KP.LEFT_HIP, :2] + world[:, KP.RIGHT_HIP, :2])
+    los = hips / np.linalg.norm(hips, axis=1, keepdims=True)
+    yaw = np.radians(yaw_deg)
+    fx, fy = np.cos(yaw), -np.sin(yaw)
+    along = fx * los[:, 0] + fy * los[:, 1]
+    across = fx * los[:, 1] - fy * los[:, 0]
+    return np.degrees(np.arctan2(-along, across))
 
 
 def _observe(
     world: Arr,
     hidden: npt.NDArray[np.bool_],
+    yaw_deg: Arr,
     person: Person,
     cam: Camera,
     noise: Noise,
@@ -747,16 +769,14 @@ def _observe(
     m = world.shape[0]
     xy, depth = cam.project(world)
     scale = cam.focal_px * person.height_m / depth.mean(axis=1)  # standing height in px
-    yaw = math.radians(person.yaw_deg)
-    left = np.array([math.sin(yaw), math.cos(yaw), 0.0])
-    facing = np.array([math.cos(yaw), -math.sin(yaw), 0.0])
+    yaw = np.radians(yaw_deg)[:, None]
     view = cam.position - world
     view /= np.linalg.norm(view, axis=-1, keepdims=True)
     side = np.zeros(NUM_KEYPOINTS)
     side[list(_LEFT)] = 1.0
     side[[k + 1 for k in _LEFT]] = -1.0
-    toward = (view @ left) * side
-    face = view @ facing
+    toward = (view[..., 0] * np.sin(yaw) + view[..., 1] * np.cos(yaw)) * side
+    face = view[..., 0] * np.cos(yaw) - view[..., 1] * np.sin(yaw)
     toward[:, [KP.NOSE]] = face[:, [KP.NOSE]]
     toward[:, 1:3] = 0.5 * toward[:, 1:3] + 0.5 * face[:, 1:3]
     away = np.clip(-toward, 0.0, 1.0) if noise.far_side else np.zeros_like(toward)
@@ -788,8 +808,11 @@ def synth_stream(scenario: Scenario, fps: float = 10.0, seed: int = 0) -> SynthS
     xys, scs, pres, ids, labels = [], [], [], [], []
     for i, person in enumerate(scenario.people):
         tid = person.track_id if person.track_id is not None else i + 1
-        world, hidden, spans = _person_track(person, t, rng)
-        xy, sc, present = _observe(world, hidden, person, scenario.camera, scenario.noise, rng)
+        world, yaw_deg, hidden, spans = _person_track(person, t, rng)
+        view = _view_yaw(world, yaw_deg)
+        xy, sc, present = _observe(
+            world, hidden, yaw_deg, person, scenario.camera, scenario.noise, rng
+        )
         xys.append(xy.astype(np.float32))
         scs.append(sc.astype(np.float32))
         pres.append(present)
@@ -798,12 +821,14 @@ def synth_stream(scenario: Scenario, fps: float = 10.0, seed: int = 0) -> SynthS
             key = act.key(person.height_m)
             spine = sum(key.angles[k] for k in ("lumbar", "thor_lo", "thor_hi"))
             is_lift = act.kind == "lift"
+            bottom = start + act.bottom_s()
+            at = int(np.clip(np.searchsorted(t, bottom), 0, max(m - 1, 0)))
             labels.append(
                 Truth(
                     track_id=tid,
                     kind=act.kind,
                     start=start,
-                    bottom=start + act.bottom_s(),
+                    bottom=bottom,
                     end=start + act.duration_s,
                     posture=("rounded" if spine >= ROUNDED_SPINE_DEG else "hinge")
                     if is_lift
@@ -813,7 +838,7 @@ def synth_stream(scenario: Scenario, fps: float = 10.0, seed: int = 0) -> SynthS
                     hip_flexion_deg=key.hip_flexion_deg,
                     knee_bend_deg=max(key.angles["knee_l"], key.angles["knee_r"]),
                     hand_height_m=key.hand_height_m,
-                    view_yaw_deg=person.yaw_deg,
+                    view_yaw_deg=float(view[at]) if m else person.yaw_deg,
                     setdown=bool(getattr(act, "setdown", False)),
                 )
             )
@@ -900,8 +925,10 @@ def non_lift_scenario(
 ) -> Scenario:
     """One person doing one non-lift activity (see ``NON_LIFT_KINDS``)."""
     act = _non_lift(kind)
-    x = -0.6 * act.advance_m(height_m) if kind == "walk" else 0.0
-    person = Person([act], height_m=height_m, x_m=x, distance_m=distance_m, yaw_deg=yaw_deg)
+    half = 0.5 * act.advance_m(height_m)  # centre a walk on the nominal spot
+    yaw = math.radians(yaw_deg)
+    x, d = -half * math.cos(yaw), distance_m + half * math.sin(yaw)
+    person = Person([act], height_m=height_m, x_m=x, distance_m=d, yaw_deg=yaw_deg)
     return Scenario([person], Camera.aimed(distance_m, pitch_deg), _noise(noise))
 
 
@@ -928,7 +955,7 @@ def _random_activity(rng: np.random.Generator, lift_share: float) -> Activity:
         )
     kind = str(rng.choice(NON_LIFT_KINDS))
     if kind == "walk":
-        return Walk(duration_s=dur, speed_mps=float(rng.uniform(0.9, 1.6)))
+        return Walk(duration_s=dur * 0.6, speed_mps=float(rng.uniform(0.9, 1.6)))
     if kind == "shin_bend":
         return Bend(
             duration_s=dur,
@@ -959,26 +986,33 @@ def random_scenario(
     lift_share: float = 0.5,
     noise: Noise | None = None,
 ) -> Scenario:
-    """A realistic mix: random styles, views (mostly side-on), distances, heights, pitch."""
+    """A realistic mix: random styles, views (mostly side-on), distances, heights, pitch.
+
+    Walks alternate there and back, so people stay in view for any duration.
+    """
     pitch = float(rng.uniform(0.0, 35.0))
-    distance = float(rng.uniform(3.5, 8.0))
+    distance = float(rng.uniform(4.5, 8.0))
     people = []
     for i in range(n_people):
+        height = float(rng.uniform(1.55, 1.95))
         acts: list[Activity] = []
-        total, gap = 1.0, float(rng.uniform(0.5, 3.0))
+        total, gap, net = 1.0, float(rng.uniform(0.5, 3.0)), 0.0
         while True:
             act = _random_activity(rng, lift_share)
+            if isinstance(act, Walk):  # towards the spot and at most 2 m past it
+                most = (2.0 + abs(net)) / act.speed_mps
+                act = replace(act, back=net > 0, duration_s=min(act.duration_s, most))
             if total + act.duration_s + gap > duration_s - 1.5:
                 break
             acts.append(act)
             total += act.duration_s + gap
+            net += act.advance_m(height)
         yaw = float(rng.uniform(-60, 60) + (180 if rng.random() < 0.5 else 0))
-        spread = distance * 0.5
         people.append(
             Person(
                 acts,
-                height_m=float(rng.uniform(1.55, 1.95)),
-                x_m=float((i - (n_people - 1) / 2) * 1.6 + rng.uniform(-0.3, 0.3) * spread),
+                height_m=height,
+                x_m=float((i - (n_people - 1) / 2) * 1.6 + rng.uniform(-0.5, 0.5)),
                 distance_m=distance + float(rng.uniform(-1.0, 1.0)),
                 yaw_deg=yaw,
                 start_s=1.0,

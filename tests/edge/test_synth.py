@@ -186,6 +186,22 @@ def test_walk_crosses_the_view():
     assert hip_x[-1] - hip_x[0] > 0.2 * s.camera.width
 
 
+def test_view_yaw_label_includes_perspective_off_the_optical_axis():
+    person = Person([LiftMove()], x_m=3.0, distance_m=5.0, yaw_deg=0.0)
+    s = synth_stream(Scenario([person], Camera.aimed(5.0), CLEAN), seed=0)
+    assert s.lifts[0].view_yaw_deg == pytest.approx(-np.degrees(np.arctan2(3.0, 5.0)), abs=2.0)
+
+
+def test_walking_there_and_back_returns_to_the_start():
+    person = Person([Walk(duration_s=3.0), Walk(duration_s=3.0, back=True)], x_m=-2.0)
+    s = synth_stream(Scenario([person], Camera.aimed(), CLEAN), seed=0)
+    hip_x = np.array([_mid(p.xy[0], KP.LEFT_HIP, KP.RIGHT_HIP)[0] for p in s.poses])
+    assert hip_x.max() - hip_x[0] > 0.2 * s.camera.width
+    assert abs(hip_x[-1] - hip_x[0]) < 0.02 * s.camera.width
+    back = s.poses[_frame_at(s, s.labels[1].bottom)].xy[0]
+    assert back[KP.NOSE, 0] < _mid(back, KP.LEFT_EAR, KP.RIGHT_EAR)[0]  # faces the way it goes
+
+
 def test_random_scenario_mixes_lifts_and_non_lifts_with_clear_posture_truth():
     rng = np.random.default_rng(7)
     s = synth_stream(random_scenario(rng, duration_s=240, n_people=2), seed=7)
@@ -194,3 +210,5 @@ def test_random_scenario_mixes_lifts_and_non_lifts_with_clear_posture_truth():
     assert all(lb.end <= s.t[-1] + 0.1 for lb in s.labels)
     spines = np.array([lb.spine_flexion_deg for lb in s.lifts])
     assert not np.any((spines > 15) & (spines < 35))
+    present = np.array([len(p) for p in s.poses])
+    assert (present == 2).mean() > 0.9  # walks alternate, so people stay in view
