@@ -41,11 +41,14 @@ class MoveNetSingle:
         self, image: Image, boxes: npt.NDArray[np.float32], margin: float = CROP_MARGIN
     ) -> Poses:
         """Pose of the person in each box, in frame pixels."""
-        if len(boxes) == 0:
+        return self.on_squares(image, square_crops(boxes, margin))
+
+    def on_squares(self, image: Image, squares: npt.NDArray[np.float32]) -> Poses:
+        """Pose in each (centre x, centre y, side) square crop, in frame pixels."""
+        if len(squares) == 0:
             return Poses.empty()
-        squares = square_crops(boxes, margin)
-        xy = np.empty((len(boxes), 17, 2), np.float32)
-        scores = np.empty((len(boxes), 17), np.float32)
+        xy = np.empty((len(squares), 17, 2), np.float32)
+        scores = np.empty((len(squares), 17), np.float32)
         for i, (cx, cy, side) in enumerate(squares):
             k = self.size / side
             m = np.array([[k, 0, self.size / 2 - k * cx], [0, k, self.size / 2 - k * cy]])

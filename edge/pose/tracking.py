@@ -15,7 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from edge.pose.base import Image
-from edge.pose.movenet_single import MoveNetSingle
+from edge.pose.movenet_single import MoveNetSingle, square_crops
 from edge.poses import Poses, keypoint_boxes
 
 BoxFinder = Callable[[Image], tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]]
@@ -34,7 +34,13 @@ def iou_matrix(a: npt.NDArray[np.float32], b: npt.NDArray[np.float32]) -> np.nda
 
 
 class CropTracking:
-    """Stateful estimator: ``finder`` every ``keyframe_every`` calls, ``refiner`` crops always."""
+    """Stateful estimator: ``finder`` every ``keyframe_every`` calls, ``refiner`` crops always.
+
+    Each followed person is a crop square (centre x, centre y, side). The next square comes
+    from this frame's keypoints, moved on by their last motion, and never shrinks by more
+    than ``shrink`` per frame: a crop built only from its own keypoints collapses when a
+    fast rise takes the head out of view, and the person is lost mid-lift.
+    """
 
     def __init__(
         self,
@@ -43,6 +49,7 @@ class CropTracking:
         keyframe_every: int = 5,
         min_person_score: float = 0.25,
         max_people: int = 6,
+        shrink: float = 0.9,
         name: str = "",
     ) -> None:
         self.name = name or f"{refiner.name}+tracking"
@@ -51,47 +58,77 @@ class CropTracking:
         self.keyframe_every = max(1, keyframe_every)
         self.min_person_score = min_person_score
         self.max_people = max_people
+        self.shrink = shrink
         self._calls = 0
-        self._boxes = np.zeros((0, 4), np.float32)
+        self._squares = np.zeros((0, 3), np.float32)
+        self._centres = np.zeros((0, 2), np.float32)  # keypoint centres that made the squares
         self.keyframes = 0
 
     def __call__(self, image: Image) -> Poses:
-        keyframe = self._calls % self.keyframe_every == 0 or len(self._boxes) == 0
+        keyframe = self._calls % self.keyframe_every == 0 or len(self._squares) == 0
         self._calls += 1
-        boxes = self._boxes
+        squares, centres = self._squares, self._centres
         if keyframe:
             self.keyframes += 1
             found, _ = self.finder(image)
-            if len(found) and len(boxes):
-                known = iou_matrix(found, boxes).max(axis=1) > 0.3
-                found = found[~known]
-            boxes = np.concatenate([boxes, found])[: self.max_people]
-        poses = self.refiner.on_crops(image, boxes)
+            fresh = square_crops(found)
+            if len(found) and len(squares):
+                squares = squares.copy()
+                overlap = iou_matrix(found, _square_boxes(squares))
+                known = overlap.max(axis=1) > 0.3
+                for i in np.flatnonzero(known):
+                    # A followed crop that has drifted smaller than the person is reset to
+                    # the finder's view of them (e.g. the legs dropped out during a rise).
+                    j = int(overlap[i].argmax())
+                    if fresh[i, 2] > squares[j, 2]:
+                        squares[j] = fresh[i]
+                fresh = fresh[~known]
+            squares = np.concatenate([squares, fresh])[: self.max_people]
+            centres = np.concatenate([centres, fresh[:, :2]])[: self.max_people]
+        poses = self.refiner.on_squares(image, squares)
         if not len(poses):
-            self._boxes = boxes[:0]
+            self._squares, self._centres = squares[:0], centres[:0]
             return poses
-        poses = poses[poses.person_scores >= self.min_person_score]
-        poses = _dedupe(poses)
-        self._boxes = _next_crop_boxes(poses, image.shape[1], image.shape[0])
+        keep = _dedupe(poses, self.min_person_score)
+        poses = poses[keep]
+        self._squares, self._centres = self._follow(
+            poses, squares[keep], centres[keep], image.shape[1], image.shape[0]
+        )
         return poses
 
+    def _follow(
+        self,
+        poses: Poses,
+        squares: npt.NDArray[np.float32],
+        centres: npt.NDArray[np.float32],
+        width: int,
+        height: int,
+    ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+        """Next frame's crop squares and the keypoint centres they were built from."""
+        boxes = keypoint_boxes(poses.xy, poses.scores, min_score=0.15)
+        nxt = square_crops(boxes)
+        centre = nxt[:, :2].copy()
+        nxt[:, :2] += centre - centres
+        nxt[:, 2] = np.maximum(nxt[:, 2], squares[:, 2] * self.shrink)
+        nxt[:, 0] = nxt[:, 0].clip(0, width)
+        nxt[:, 1] = nxt[:, 1].clip(0, height)
+        return nxt.astype(np.float32), centre.astype(np.float32)
 
-def _dedupe(poses: Poses, iou: float = 0.6) -> Poses:
-    """Two crops that converged on one person (after a crossing) keep the better one."""
-    if len(poses) < 2:
-        return poses
-    order = np.argsort(-poses.person_scores)
+
+def _square_boxes(squares: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    half = squares[:, 2:3] / 2
+    return np.concatenate([squares[:, :2] - half, squares[:, :2] + half], axis=1)
+
+
+def _dedupe(poses: Poses, min_score: float, iou: float = 0.6) -> npt.NDArray[np.int64]:
+    """Indices to keep: confident enough, and of two crops that converged on one person
+    (after a crossing) only the better."""
+    order = [
+        int(i) for i in np.argsort(-poses.person_scores) if poses.person_scores[i] >= min_score
+    ]
     overlap = iou_matrix(poses.boxes, poses.boxes)
     keep: list[int] = []
     for i in order:
         if all(overlap[i, j] <= iou for j in keep):
-            keep.append(int(i))
-    return poses[np.array(sorted(keep))]
-
-
-def _next_crop_boxes(poses: Poses, width: int, height: int) -> npt.NDArray[np.float32]:
-    """Where to look next frame: the confident keypoints' box, clipped to the image."""
-    boxes = keypoint_boxes(poses.xy, poses.scores, min_score=0.2)
-    boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, width)
-    boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, height)
-    return boxes
+            keep.append(i)
+    return np.array(sorted(keep), dtype=np.int64)
