@@ -33,8 +33,8 @@ Conventions:
 - The body model is sagittal: joint angles in the body's x (forward) / z (up) plane, with fixed
   lateral offsets; lengths are Drillis–Contini fractions of stature. The spine has a pelvis
   segment and three flexing segments (L5–L1, T12–T7, T7–T1) plus neck and head. Spine flexion
-  is shared 50/30/20 between them, so a rounded back really curves and its hip–shoulder
-  chord shortens.
+  is shared 50/30/20 between them, so a rounded back really curves, the head drops and the
+  hip–shoulder chord shortens (modestly: ~4% at 50°, as for any arc).
 - A lift's bottom pose is solved, not scripted: hip flexion so the wrists reach
   ``hand_height_m`` and shank tilt so the centre of mass stays over the feet (the hips go back
   in a hinge by themselves).
@@ -49,7 +49,12 @@ Conventions:
 - Kneeling (one knee on the floor, hands at the front shoe as if tying a lace) is labelled
   ``kneel``, a non-lift: nothing is picked up and the back is not loaded. The hands do go
   below the knee, so a detector may count it; tests decide whether that is tolerated.
-- Between activities (and before / after) a person stands idle with a small sway.
+- Label times: ``start`` = the body starts to move from standing, ``bottom`` = middle of the
+  hold at the lowest pose, ``end`` = standing again. Between activities (and before / after)
+  a person stands idle with a small sway.
+- Scores: ~0.7–0.9 when visible, about halved (and position noise doubled) for the side turned
+  away; dropouts and occluded points get 0.02–0.25 and a position error of ~8% of body height;
+  points outside the image get ≤0.05, and a person with fewer than 5 points inside is absent.
 """
 
 from __future__ import annotations
@@ -64,7 +69,7 @@ import numpy as np
 import numpy.typing as npt
 
 from edge.keypoints import KP, NUM_KEYPOINTS
-from edge.poses import UNTRACKED, Poses, keypoint_boxes
+from edge.poses import Poses, keypoint_boxes
 from edge.series import TrackSeries
 
 Arr = npt.NDArray[np.float64]
@@ -1029,7 +1034,6 @@ __all__ = [
     "LIFT_STYLES",
     "NON_LIFT_KINDS",
     "ROUNDED_SPINE_DEG",
-    "UNTRACKED",
     "Activity",
     "Bend",
     "Camera",
