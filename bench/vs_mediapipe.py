@@ -46,6 +46,8 @@ DEFAULT_CLIPS = (
 )
 TARGET_SPEEDUP = 1.5
 MISSING_TOLERANCE = 0.05
+BUSY_RATIO = 1.25
+"""Wall time this much above CPU time means the process waited for CPU 0 (a shared machine)."""
 """How much less often than the peer ours may find a person before a clip is flagged."""
 
 
@@ -243,6 +245,16 @@ def print_report(results: Sequence[ClipResult], stat: str, repeat: int, fps: flo
         )
         for flag in r.flags:
             print(f"  ! {flag}")
+    busy = [
+        r.clip
+        for r in results
+        if max(r.ours.wall_s / r.ours.cpu_s, r.peer.wall_s / r.peer.cpu_s) > BUSY_RATIO
+    ]
+    if busy:
+        print(
+            f"  note: wall time is over {BUSY_RATIO:g}x CPU time on {', '.join(busy)}: CPU 0 was "
+            "shared with other work; trust the CPU columns more or re-run on a quiet machine"
+        )
     print(
         "\nours max = most persons ours found in one frame; ours % / mp % = analysed frames "
         "with at least one person; label = persons in view per labels.csv"
