@@ -1,0 +1,392 @@
+"""`liftwatch-edge eval`: lift detection and posture against a labelled folder of clips.
+
+Reads the labels format of the development clips (``clip, lifts_min, lifts_max, back, view``
+…), runs the real pipeline on every clip (or reads cached POSES.jsonl files), and scores:
+
+- detection per clip with d lifts found: true = min(d, lifts_max), false = max(0, d − lifts_max),
+  missed = max(0, lifts_min − d); precision and recall over all clips;
+- posture: every lift found in a clip is scored against the clip's ``back`` label (neutral ≙
+  hinge, rounded ≙ rounded, unknown is left out). Balanced accuracy, sensitivity (rounded)
+  and specificity (neutral) are over the lifts the judge *scored*; abstain rate is
+  unscorable / all labelled lifts, so a judge cannot buy accuracy silently by abstaining;
+- the baseline "trunk flexion > 60° (REBA trunk band 4) means risky" on the same scored
+  lifts, side by side.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edge.lifts import LiftConfig, LiftDetector
+from edge.poses import Poses
+from edge.posture import DEFAULT_CONFIG, Posture, PostureConfig, judge
+from edge.series import Lift
+
+BASELINE_FLEXION_DEG = 60.0
+SCORED_BACKS = ("neutral", "rounded")
+VIEWS = ("side", "oblique", "front")
+
+
+@dataclass(frozen=True, slots=True)
+class ClipLabel:
+    clip: str
+    lifts_min: int
+    lifts_max: int
+    back: str
+    view: str
+
+
+def read_labels(path: Path) -> list[ClipLabel]:
+    """The rows of a labels.csv; extra columns are ignored so richer files still load."""
+    with path.open(newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    labels = []
+    for i, row in enumerate(rows, start=2):
+        try:
+            labels.append(
+                ClipLabel(
+                    clip=row["clip"].strip(),
+                    lifts_min=int(row["lifts_min"]),
+                    lifts_max=int(row["lifts_max"]),
+                    back=row["back"].strip().lower(),
+                    view=row["view"].strip().lower(),
+                )
+            )
+        except (KeyError, ValueError) as exc:
+            raise ValueError(f"{path}:{i}: bad labels row ({exc})") from exc
+    return labels
+
+
+def lifts_with_postures(
+    frames: Iterable[tuple[float, Poses]],
+    lift_config: LiftConfig | None = None,
+    posture_config: PostureConfig = DEFAULT_CONFIG,
+) -> list[tuple[Lift, Posture]]:
+    """Lift detection then posture over one stream of (t, tracked poses)."""
+    detector = LiftDetector(lift_config)
+    lifts: list[Lift] = []
+    for t, poses in frames:
+        lifts.extend(detector.update(t, poses))
+    lifts.extend(detector.flush())
+    return [(lift, judge(lift, config=posture_config)) for lift in lifts]
+
+
+def poses_from_jsonl(path: Path) -> Iterator[tuple[float, Poses]]:
+    """Frames of a POSES.jsonl written by ``liftwatch-edge analyze``."""
+    with path.open(encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                rec = json.loads(line)
+                yield float(rec["t"]), Poses.from_records(rec["persons"])
+
+
+def poses_from_clip(
+    path: Path,
+    fps: float = 10.0,
+    model: str = "movenet_multipose",
+    refine: str | None = "movenet_lightning",
+    threads: int = 1,
+) -> Iterator[tuple[float, Poses]]:
+    """Frames of a video through the real pipeline: source → pose → track."""
+    from edge.pipeline import PosePipeline
+    from edge.pose import create_estimator
+    from edge.source import open_source
+
+    source = open_source(str(path), fps, prefetch=True)
+    try:
+        pipeline = PosePipeline(create_estimator(model, threads=threads, refine=refine))
+        for item in pipeline.run(source):
+            yield item.frame.t, item.poses
+    finally:
+        source.close()
+
+
+@dataclass(frozen=True, slots=True)
+class LiftResult:
+    start: float
+    bottom: float
+    end: float
+    label: str
+    confidence: float
+    reason: str | None
+    view: str
+    trunk_flexion_max_deg: float | None
+    neck_drop: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class ClipResult:
+    label: ClipLabel
+    lifts: list[LiftResult]
+    error: str | None = None
+
+    @property
+    def detected(self) -> int:
+        return len(self.lifts)
+
+    @property
+    def true(self) -> int:
+        return min(self.detected, self.label.lifts_max)
+
+    @property
+    def false(self) -> int:
+        return max(0, self.detected - self.label.lifts_max)
+
+    @property
+    def missed(self) -> int:
+        return max(0, self.label.lifts_min - self.detected)
+
+
+@dataclass(slots=True)
+class Confusion:
+    """Rounded is the positive class; abstentions are counted apart from the matrix."""
+
+    tp: int = 0
+    fn: int = 0
+    tn: int = 0
+    fp: int = 0
+    abstained: int = 0
+
+    def add(self, truth_rounded: bool, predicted: str) -> None:
+        if predicted == "unscorable":
+            self.abstained += 1
+        elif truth_rounded:
+            self.tp += predicted == "rounded"
+            self.fn += predicted != "rounded"
+        else:
+            self.fp += predicted == "rounded"
+            self.tn += predicted != "rounded"
+
+    @property
+    def scored(self) -> int:
+        return self.tp + self.fn + self.tn + self.fp
+
+    @property
+    def sensitivity(self) -> float | None:
+        return _ratio(self.tp, self.tp + self.fn)
+
+    @property
+    def specificity(self) -> float | None:
+        return _ratio(self.tn, self.tn + self.fp)
+
+    @property
+    def balanced_accuracy(self) -> float | None:
+        se, sp = self.sensitivity, self.specificity
+        return None if se is None or sp is None else (se + sp) / 2
+
+    @property
+    def abstain_rate(self) -> float | None:
+        return _ratio(self.abstained, self.scored + self.abstained)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "balanced_accuracy": _round(self.balanced_accuracy),
+            "sensitivity": _round(self.sensitivity),
+            "specificity": _round(self.specificity),
+            "abstain_rate": _round(self.abstain_rate),
+            "lifts": self.scored + self.abstained,
+            "scored": self.scored,
+            "confusion": {"tp": self.tp, "fn": self.fn, "tn": self.tn, "fp": self.fp},
+        }
+
+
+@dataclass(slots=True)
+class EvalReport:
+    clips: list[ClipResult]
+    posture: Confusion = field(default_factory=Confusion)
+    baseline: Confusion = field(default_factory=Confusion)
+    posture_by_view: dict[str, Confusion] = field(default_factory=dict)
+    baseline_by_view: dict[str, Confusion] = field(default_factory=dict)
+
+    @property
+    def precision(self) -> float | None:
+        t = sum(c.true for c in self.clips if c.error is None)
+        return _ratio(t, t + sum(c.false for c in self.clips if c.error is None))
+
+    @property
+    def recall(self) -> float | None:
+        t = sum(c.true for c in self.clips if c.error is None)
+        return _ratio(t, t + sum(c.missed for c in self.clips if c.error is None))
+
+    def to_json(self) -> str:
+        """Nested JSON: ``detection.precision`` is ``{"detection": {"precision": …}}``."""
+        ok = [c for c in self.clips if c.error is None]
+        doc = {
+            "detection": {
+                "precision": _round(self.precision),
+                "recall": _round(self.recall),
+                "true": sum(c.true for c in ok),
+                "false": sum(c.false for c in ok),
+                "missed": sum(c.missed for c in ok),
+            },
+            "posture": self.posture.to_dict()
+            | {"by_view": {v: c.to_dict() for v, c in self.posture_by_view.items()}},
+            "baseline": self.baseline.to_dict()
+            | {
+                "rule": f"trunk flexion > {BASELINE_FLEXION_DEG:g} deg means rounded",
+                "by_view": {v: c.to_dict() for v, c in self.baseline_by_view.items()},
+            },
+            "clips": [
+                asdict(c.label)
+                | {
+                    "detected": c.detected,
+                    "error": c.error,
+                    "lifts": [asdict(lift) for lift in c.lifts],
+                }
+                for c in self.clips
+            ],
+        }
+        return json.dumps(doc, indent=2)
+
+
+def score(clips: Sequence[ClipResult]) -> EvalReport:
+    """Posture and baseline confusion over every lift of the clips labelled neutral/rounded."""
+    report = EvalReport(list(clips))
+    for clip in clips:
+        if clip.error is not None or clip.label.back not in SCORED_BACKS:
+            continue
+        truth = clip.label.back == "rounded"
+        view = clip.label.view
+        for lift in clip.lifts:
+            report.posture.add(truth, lift.label)
+            report.posture_by_view.setdefault(view, Confusion()).add(truth, lift.label)
+            base = _baseline(lift)
+            report.baseline.add(truth, base)
+            report.baseline_by_view.setdefault(view, Confusion()).add(truth, base)
+    return report
+
+
+def _baseline(lift: LiftResult) -> str:
+    """The REBA-band rule on the same lifts the judge scored (its abstentions stay out)."""
+    if lift.label == "unscorable" or lift.trunk_flexion_max_deg is None:
+        return "unscorable"
+    return "rounded" if lift.trunk_flexion_max_deg > BASELINE_FLEXION_DEG else "hinge"
+
+
+def evaluate(
+    labels_csv: Path,
+    clips_dir: Path,
+    *,
+    poses_dir: Path | None = None,
+    fps: float = 10.0,
+    model: str = "movenet_multipose",
+    refine: str | None = "movenet_lightning",
+    threads: int = 1,
+    lift_config: LiftConfig | None = None,
+    posture_config: PostureConfig = DEFAULT_CONFIG,
+    progress: bool = True,
+) -> EvalReport:
+    """Run every labelled clip (cached poses when ``poses_dir`` has them) and score it.
+
+    A clip that cannot be read is reported with its error and left out of the figures
+    rather than ending the run.
+    """
+    results = []
+    labels = read_labels(labels_csv)
+    for i, label in enumerate(labels, start=1):
+        if progress:
+            print(f"[{i}/{len(labels)}] {label.clip}", file=sys.stderr)
+        cached = _cached_poses(poses_dir, label.clip)
+        try:
+            if cached is not None:
+                frames: Iterable[tuple[float, Poses]] = poses_from_jsonl(cached)
+            else:
+                path = clips_dir / label.clip
+                if not path.is_file():
+                    raise FileNotFoundError(f"no clip {path}")
+                frames = poses_from_clip(path, fps, model, refine, threads)
+            pairs = lifts_with_postures(frames, lift_config, posture_config)
+        except Exception as exc:  # one broken clip must not hide the others' figures
+            results.append(ClipResult(label, [], error=f"{type(exc).__name__}: {exc}"))
+            continue
+        results.append(ClipResult(label, [_lift_result(lift, p) for lift, p in pairs]))
+    return score(results)
+
+
+def _cached_poses(poses_dir: Path | None, clip: str) -> Path | None:
+    if poses_dir is None:
+        return None
+    for name in (f"{Path(clip).stem}.jsonl", f"{clip}.jsonl"):
+        if (poses_dir / name).is_file():
+            return poses_dir / name
+    return None
+
+
+def _lift_result(lift: Lift, p: Posture) -> LiftResult:
+    return LiftResult(
+        start=round(lift.start, 3),
+        bottom=round(lift.bottom, 3),
+        end=round(lift.end, 3),
+        label=p.label,
+        confidence=p.confidence,
+        reason=p.reason,
+        view=p.view,
+        trunk_flexion_max_deg=p.features.get("trunk_flexion_max_deg"),
+        neck_drop=p.features.get("neck_drop"),
+    )
+
+
+def format_report(report: EvalReport) -> str:
+    """Plain-text report: per clip, then detection, then posture vs baseline by view."""
+    lines = [
+        f"{'clip':34s} {'back':8s} {'view':8s} {'lifts':>5s} {'want':>5s}  postures",
+    ]
+    for c in report.clips:
+        want = f"{c.label.lifts_min}" + (
+            f"-{c.label.lifts_max}" if c.label.lifts_max != c.label.lifts_min else ""
+        )
+        if c.error:
+            lines.append(f"{c.label.clip:34s} {c.label.back:8s} {c.label.view:8s} ERROR {c.error}")
+            continue
+        postures = ", ".join(_describe(lift) for lift in c.lifts) or "-"
+        lines.append(
+            f"{c.label.clip:34s} {c.label.back:8s} {c.label.view:8s} {c.detected:5d} {want:>5s}  "
+            f"{postures}"
+        )
+    lines += [
+        "",
+        f"detection: precision {_fmt(report.precision)}  recall {_fmt(report.recall)}",
+        "",
+        "posture vs clip labels (neutral = hinge; unknown excluded). Balanced accuracy,",
+        "sensitivity (rounded) and specificity (neutral) are over scored lifts; abstain =",
+        f"unscorable / all labelled lifts. Baseline: trunk flexion > {BASELINE_FLEXION_DEG:g}°"
+        " means rounded, on the same scored lifts.",
+        f"{'view':8s} {'lifts':>5s} {'scored':>6s} {'BA':>5s} {'sens':>5s} {'spec':>5s} "
+        f"{'abst':>5s}  {'TP/FN/TN/FP':12s} | {'base BA':>7s} {'sens':>5s} {'spec':>5s}",
+    ]
+    rows = [(v, report.posture_by_view[v], report.baseline_by_view[v]) for v in VIEWS
+            if v in report.posture_by_view]  # fmt: skip
+    rows.append(("all", report.posture, report.baseline))
+    for view, p, b in rows:
+        cm = f"{p.tp}/{p.fn}/{p.tn}/{p.fp}"
+        lines.append(
+            f"{view:8s} {p.scored + p.abstained:5d} {p.scored:6d} {_fmt(p.balanced_accuracy):>5s} "
+            f"{_fmt(p.sensitivity):>5s} {_fmt(p.specificity):>5s} {_fmt(p.abstain_rate):>5s}  "
+            f"{cm:12s} | {_fmt(b.balanced_accuracy):>7s} {_fmt(b.sensitivity):>5s} "
+            f"{_fmt(b.specificity):>5s}"
+        )
+    return "\n".join(lines)
+
+
+def _describe(lift: LiftResult) -> str:
+    if lift.label == "unscorable":
+        return f"unscorable ({lift.reason})"
+    return f"{lift.label} {lift.confidence:.2f} [{lift.view}]"
+
+
+def _ratio(a: int, b: int) -> float | None:
+    return a / b if b else None
+
+
+def _round(v: float | None) -> float | None:
+    return None if v is None else round(v, 4)
+
+
+def _fmt(v: float | None) -> str:
+    return "-" if v is None else f"{v:.2f}"
