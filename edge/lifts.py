@@ -34,12 +34,21 @@ class LiftConfig:
 
     stand_level: float = 0.42
     """Hands above this are "standing": hanging hands sit near 0.55, a half-bend goes below."""
-    floor_enter: float = 0.30
-    """Hands below this reach floor level: about knee height, the bottom of any floor pickup."""
-    floor_exit: float = 0.36
+    floor_enter: float = 0.26
+    """Hands below this (~0.35 m above the ankles) are at floor level. Real barbell pulls bottom
+    out at 0.0-0.22 (bar axle 0.225 m); lower values start missing low-camera gym clips."""
+    floor_exit: float = 0.31
     """Hands above this leave floor level; the gap to floor_enter absorbs keypoint jitter."""
-    below_knee_margin: float = 0.02
-    """Hands must be this far below the lowest visible knee, so kneeling on one knee fails."""
+    below_knee_margin: float = 0.05
+    """Hands must be this far (standing-knee units) below the lowest visible knee."""
+    knee_ratio: float = 0.31
+    """Standing knee over shoulder-to-ankle height (anthropometric), used when knees were not
+    seen while upright; knee heights are measured in standing-knee units."""
+    kneel_level: float = 0.35
+    """A knee lower than this (standing-knee units) is on the floor: kneeling, not lifting."""
+    kneel_share: float = 0.5
+    """Kneeling when a knee is on the floor for more than this share of the floor-level frames;
+    a share, not a count, because loads hide the knees and MoveNet then puts them low."""
     min_floor_s: float = 0.15
     """Shortest time at floor level: a one-frame dip is a keypoint glitch, not a lift."""
     max_floor_s: float = 4.0
@@ -102,10 +111,15 @@ class _Track:
     """Small bounded state of one track: recent samples, reference window, cycle phase."""
 
     samples: deque[_Sample] = field(default_factory=deque)
-    ref: deque[tuple[float, float, float]] = field(default_factory=deque)  # t, ankle_y, height
+    ref: deque[tuple[float, float, float, float]] = field(
+        default_factory=deque
+    )  # t, ankle, h, knee
     ankles: deque[tuple[float, float]] = field(default_factory=deque)  # t, ankle_y
     ref_ankle: float = math.nan
     ref_height: float = math.nan
+    ref_knee: float = math.nan
+    kneel_frames: int = 0
+    floor_frames: int = 0
     ref_t: float = -math.inf
     raw_h: deque[float] = field(default_factory=deque)
     phase: _Phase = _Phase.IDLE
@@ -182,14 +196,13 @@ class LiftDetector:
         """One step of the lift cycle state machine for a frame with a standing reference."""
         cfg = self.config
         t = sample.t
-        h, knee_h = self._hand_height(tr, t, kp)
-        if h is None:
+        heights = self._hand_height(tr, t, kp)
+        if heights is None:
             return None
-        tr.raw_h.append(h)
-        while len(tr.raw_h) > cfg.smooth_frames:
-            tr.raw_h.popleft()
-        hs = sorted(tr.raw_h)[len(tr.raw_h) // 2]
-        at_floor = hs < cfg.floor_enter and (knee_h is None or h < knee_h - cfg.below_knee_margin)
+        h, hk, knee_k = heights
+        hs = _smooth(tr.raw_h, h, cfg.smooth_frames)
+        below_knee = math.isnan(knee_k) or hk < knee_k - cfg.below_knee_margin
+        at_floor = hs < cfg.floor_enter and below_knee
         standing = hs >= cfg.stand_level and sample.upright
 
         if tr.phase is _Phase.IDLE:
@@ -207,6 +220,8 @@ class LiftDetector:
                 tr.phase = _Phase.FLOOR
                 tr.floor_t0 = t
         if tr.phase is _Phase.FLOOR:
+            tr.floor_frames += 1
+            tr.kneel_frames += knee_k < cfg.kneel_level
             if hs < tr.bottom_h:
                 tr.bottom_h, tr.bottom_t = hs, t
             if t - tr.floor_t0 > cfg.max_floor_s:
@@ -220,7 +235,11 @@ class LiftDetector:
             if hs < cfg.floor_enter:
                 tr.phase = _Phase.FLOOR
             elif standing:
-                lift = self._emit(tid, tr, t) if self._same_person(tr, t) else None
+                ok = (
+                    self._same_person(tr, t)
+                    and tr.kneel_frames <= cfg.kneel_share * tr.floor_frames
+                )
+                lift = self._emit(tid, tr, t) if ok else None
                 _reset(tr, armed=True, t=t)
                 return lift
         if tr.phase is not _Phase.IDLE and t - tr.start > cfg.max_duration_s:
@@ -249,20 +268,23 @@ class LiftDetector:
         dx = kp.mid_x(_SHOULDERS) - kp.mid_x(_HIPS)  # type: ignore[operator]
         if math.degrees(math.atan2(abs(dx), trunk)) > cfg.upright_max_trunk_deg:
             return False
-        tr.ref.append((t, ank, ank - sh))
+        knee = kp.low_y(_KNEES)
+        tr.ref.append((t, ank, ank - sh, math.nan if knee is None else ank - knee))
         while tr.ref and t - tr.ref[0][0] > cfg.reference_s:
             tr.ref.popleft()
         if len(tr.ref) >= cfg.reference_min_samples:
             tr.ref_ankle = float(np.median([r[1] for r in tr.ref]))
             tr.ref_height = float(np.median([r[2] for r in tr.ref]))
+            knees = [r[3] for r in tr.ref if r[3] == r[3]]
+            tr.ref_knee = float(np.median(knees)) if knees else cfg.knee_ratio * tr.ref_height
             tr.ref_t = t
         return True
 
-    def _hand_height(self, tr: _Track, t: float, kp: _Body) -> tuple[float | None, float | None]:
-        """Lowest hand and lowest visible knee above the ankle reference, in body units."""
+    def _hand_height(self, tr: _Track, t: float, kp: _Body) -> tuple[float, float, float] | None:
+        """Lowest hand in body units and in standing-knee units, lowest knee in knee units."""
         cfg = self.config
         if t - tr.ref_t > cfg.reference_max_age_s or not tr.ref_height > 0:
-            return None, None
+            return None
         forearm = cfg.forearm_ratio * tr.ref_height
         hand_y = None
         for shoulder, elbow, wrist in _ARMS:
@@ -270,10 +292,11 @@ class LiftDetector:
             if y is not None and (hand_y is None or y > hand_y):
                 hand_y = y
         if hand_y is None:
-            return None, None
+            return None
         knee_y = kp.low_y(_KNEES)
-        knee_h = None if knee_y is None else (tr.ref_ankle - knee_y) / tr.ref_height
-        return (tr.ref_ankle - hand_y) / tr.ref_height, knee_h
+        knee_k = math.nan if knee_y is None else (tr.ref_ankle - knee_y) / tr.ref_knee
+        hand = tr.ref_ankle - hand_y
+        return hand / tr.ref_height, hand / tr.ref_knee, knee_k
 
     def _same_person(self, tr: _Track, t: float) -> bool:
         """The one who stands up is as tall as the one who bent down, or the tracker swapped."""
@@ -334,6 +357,15 @@ def _reset(tr: _Track, armed: bool = False, t: float = math.nan) -> None:
     tr.start = tr.floor_t0 = tr.bottom_t = math.nan
     tr.bottom_h = math.inf
     tr.start_height = math.nan
+    tr.kneel_frames = tr.floor_frames = 0
+
+
+def _smooth(values: deque[float], value: float, n: int) -> float:
+    """Running median of the last n values, so a single-frame spike changes nothing."""
+    values.append(value)
+    while len(values) > n:
+        values.popleft()
+    return sorted(values)[len(values) // 2]
 
 
 def _rate(samples: list[_Sample]) -> float:
