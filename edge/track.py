@@ -8,7 +8,6 @@ matched to detections by optimal assignment over a cost of
 - torso displacement (shoulders and hips, else any shared keypoint, else box centre) in
   units of the track's scale: hips barely move while a person bends to the floor,
 - keypoint similarity (OKS-style, on keypoints confident in both),
-- box IoU,
 - scale change (a near person passing in front of a far one has a different scale),
 
 with gates that refuse implausible matches; the displacement gate widens with the time a
@@ -43,8 +42,8 @@ from edge.poses import UNTRACKED, FloatArray, Poses
 
 _ids = itertools.count(1)
 
-TORSO = np.zeros(17, dtype=bool)
-TORSO[[KP.LEFT_SHOULDER, KP.RIGHT_SHOULDER, KP.LEFT_HIP, KP.RIGHT_HIP]] = True
+_TORSO_WEIGHT = np.ones(17, np.float32)
+_TORSO_WEIGHT[[KP.LEFT_SHOULDER, KP.RIGHT_SHOULDER, KP.LEFT_HIP, KP.RIGHT_HIP]] = 100.0
 
 _BIG = 1e6
 
@@ -114,63 +113,36 @@ class Tracker:
         if len(poses) == 0:
             return poses.with_track_ids(ids)
 
-        copies = self._copies(poses)
+        visible = poses.scores >= self.min_keypoint_score
+        scales = _scales(poses.boxes)
+        strict, loose = _same_body(poses, visible, scales)
+        copies = _copies(poses.person_scores, strict)
         strong = (poses.person_scores >= self.min_birth_score) & ~copies
         weak = ~strong & ~copies
         free_tracks = list(range(len(self._tracks)))
         for dets in (np.flatnonzero(strong), np.flatnonzero(weak)):
             if len(dets) == 0 or not free_tracks:
                 continue
-            cost = self._cost([self._tracks[k] for k in free_tracks], poses, dets, t)
+            tracks = [self._tracks[k] for k in free_tracks]
+            cost, moved = self._cost(tracks, poses, visible, scales, dets, t)
             used = set()
             for r, c in assign(cost):
                 if cost[r, c] >= _BIG:
                     continue
-                track = self._tracks[free_tracks[r]]
-                self._absorb(track, poses, int(dets[c]), t)
-                ids[dets[c]] = track.id
+                j = int(dets[c])
+                self._absorb(tracks[r], poses, j, t, moved[r, c], float(scales[j]))
+                ids[j] = tracks[r].id
                 used.add(free_tracks[r])
             free_tracks = [k for k in free_tracks if k not in used]
 
         taken = [int(j) for j in np.flatnonzero(ids != UNTRACKED)]
-        visible = (poses.scores >= self.min_keypoint_score).sum(axis=1)
-        born = strong & (ids == UNTRACKED) & (visible >= self.min_birth_keypoints)
+        born = strong & (ids == UNTRACKED) & (visible.sum(axis=1) >= self.min_birth_keypoints)
         for j in np.flatnonzero(born)[np.argsort(-poses.person_scores[born], kind="stable")]:
-            if taken and self._same_person(poses, int(j), taken, loose=True).any():
+            if taken and loose[j, taken].any():
                 continue
-            ids[j] = self._birth(poses, int(j), t).id
+            ids[j] = self._birth(poses, int(j), t, float(scales[j])).id
             taken.append(int(j))
         return poses.with_track_ids(ids)
-
-    def _copies(self, poses: Poses) -> npt.NDArray[np.bool_]:
-        """Detections that repeat a better-scored one keypoint for keypoint."""
-        copies = np.zeros(len(poses), dtype=bool)
-        order = np.argsort(-poses.person_scores, kind="stable")
-        for rank, j in enumerate(order[1:], start=1):
-            better = [int(k) for k in order[:rank] if not copies[k]]
-            copies[j] = bool(self._same_person(poses, int(j), better, loose=False).any())
-        return copies
-
-    def _same_person(
-        self, poses: Poses, j: int, others: list[int], loose: bool
-    ) -> npt.NDArray[np.bool_]:
-        """Which of ``others`` are the same body as detection ``j``.
-
-        Strict: keypoints agree within 5 % of the person scale (box overlap only decides
-        when too few keypoints are visible), so two people who cross are never merged.
-        Loose: within 10 %, or boxes overlapping by IoU > 0.7.
-        """
-        sigma, max_iou = (0.1, 0.7) if loose else (0.05, 0.9)
-        scale = float(_scales(poses.boxes[j : j + 1])[0])
-        ok = (poses.scores[others] >= self.min_keypoint_score) & (
-            poses.scores[j] >= self.min_keypoint_score
-        )
-        sq = ((poses.xy[others] - poses.xy[j]) ** 2).sum(axis=2) / (2 * (sigma * scale) ** 2)
-        n = ok.sum(axis=1)
-        oks = (np.exp(-sq) * ok).sum(axis=1) / np.maximum(n, 1)
-        iou = iou_matrix(poses.boxes[j : j + 1], poses.boxes[others])[0]
-        same = np.where(n >= 3, oks > 0.5, iou > max_iou)
-        return np.asarray(same | (iou > max_iou) if loose else same)
 
     def _retire(self, t: float) -> None:
         keep = []
@@ -184,72 +156,118 @@ class Tracker:
         self._tracks = keep
 
     def _cost(
-        self, tracks: list[_Track], poses: Poses, dets: npt.NDArray[np.intp], t: float
-    ) -> npt.NDArray[np.float64]:
-        """(tracks, dets) matching cost; ``_BIG`` where a gate refuses the pair."""
+        self,
+        tracks: list[_Track],
+        poses: Poses,
+        visible: npt.NDArray[np.bool_],
+        scales: FloatArray,
+        dets: npt.NDArray[np.intp],
+        t: float,
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+        """(tracks, dets) matching cost, ``_BIG`` where a gate refuses the pair, and the
+        (tracks, dets, 2) anchor shift since each track was last seen."""
         dt = np.array([max(0.0, min(t - tr.last_seen, self.max_age_s)) for tr in tracks])
-        vel = np.stack([tr.velocity for tr in tracks])
-        shift = vel * dt[:, None]
+        shift = np.stack([tr.velocity for tr in tracks]) * dt[:, None]
         t_xy = np.stack([tr.xy for tr in tracks]) + shift[:, None, :]
         t_ok = np.stack([tr.scores for tr in tracks]) >= self.min_keypoint_score
-        t_box = np.stack([tr.box for tr in tracks]) + np.tile(shift, 2)
+        t_centres = _centres(np.stack([tr.box for tr in tracks])) + shift
         scale = np.array([tr.scale for tr in tracks])
 
-        d_xy = poses.xy[dets]
-        d_ok = poses.scores[dets] >= self.min_keypoint_score
-        d_box = poses.boxes[dets]
-
-        both = t_ok[:, None, :] & d_ok[None, :, :]  # (T, D, 17)
-        delta = d_xy[None, :, :, :] - t_xy[:, None, :, :]  # (T, D, 17, 2)
-        box_delta = _centres(d_box)[None, :, :] - _centres(t_box)[:, None, :]
+        both = t_ok[:, None, :] & visible[dets][None, :, :]  # (T, D, 17)
+        delta = poses.xy[dets][None, :, :, :] - t_xy[:, None, :, :]  # (T, D, 17, 2)
+        box_delta = _centres(poses.boxes[dets])[None, :, :] - t_centres[:, None, :]
         displacement = _anchor_displacement(delta, both, box_delta)
-        dist = np.linalg.norm(displacement, axis=2) / scale[:, None]
+        dist = np.sqrt((displacement**2).sum(axis=2)) / scale[:, None]
 
         sq = (delta**2).sum(axis=3) / (2 * (0.25 * scale[:, None, None]) ** 2)
         n_both = both.sum(axis=2)
         oks = np.where(n_both >= 3, (np.exp(-sq) * both).sum(axis=2) / np.maximum(n_both, 1), 0.5)
-        iou = iou_matrix(t_box, d_box)
-        log_scale = np.abs(np.log(_scales(d_box)[None, :] / scale[:, None]))
+        log_scale = np.abs(np.log(scales[dets][None, :] / scale[:, None]))
 
-        cost = dist + (1.0 - oks) + 0.5 * (1.0 - iou) + log_scale
+        cost = dist + (1.0 - oks) + log_scale
         gate = self.gate + self.gate_growth_per_s * dt
         refused = (dist > gate[:, None]) | (log_scale > self.max_log_scale)
-        return np.where(refused, _BIG, cost)
+        return np.where(refused, _BIG, cost), displacement + shift[:, None, :]
 
-    def _absorb(self, track: _Track, poses: Poses, j: int, t: float) -> None:
+    def _absorb(
+        self, track: _Track, poses: Poses, j: int, t: float, moved: np.ndarray, scale: float
+    ) -> None:
         dt = t - track.last_seen
         if dt > 0:
-            ok = (track.scores >= self.min_keypoint_score) & (
-                poses.scores[j] >= self.min_keypoint_score
-            )
-            delta = (poses.xy[j] - track.xy)[None, None]
-            box_delta = (_centres(poses.boxes[j : j + 1]) - _centres(track.box[None]))[None]
-            moved = _anchor_displacement(delta, ok[None, None], box_delta)[0, 0]
             a = self.velocity_smoothing
-            track.velocity = ((1 - a) * track.velocity + a * moved / dt).astype(np.float32)
+            velocity = (1 - a) * track.velocity + a * moved / dt
+            speed = math.hypot(float(velocity[0]), float(velocity[1]))
             limit = 4.0 * track.scale
-            speed = float(np.linalg.norm(track.velocity))
             if speed > limit:
-                track.velocity *= limit / speed
-        track.xy = poses.xy[j].copy()
-        track.scores = poses.scores[j].copy()
-        track.box = poses.boxes[j].copy()
-        track.scale = 0.7 * track.scale + 0.3 * float(_scales(poses.boxes[j : j + 1])[0])
+                velocity *= limit / speed
+            track.velocity = velocity.astype(np.float32)
+        track.xy = poses.xy[j]
+        track.scores = poses.scores[j]
+        track.box = poses.boxes[j]
+        track.scale = 0.7 * track.scale + 0.3 * scale
         track.last_seen = t
         track.hits += 1
 
-    def _birth(self, poses: Poses, j: int, t: float) -> _Track:
+    def _birth(self, poses: Poses, j: int, t: float, scale: float) -> _Track:
         track = _Track(
             id=next(_ids),
-            xy=poses.xy[j].copy(),
-            scores=poses.scores[j].copy(),
-            box=poses.boxes[j].copy(),
-            scale=float(_scales(poses.boxes[j : j + 1])[0]),
+            xy=poses.xy[j],
+            scores=poses.scores[j],
+            box=poses.boxes[j],
+            scale=scale,
             velocity=np.zeros(2, np.float32),
             last_seen=t,
         )
         self._tracks.append(track)
         return track
+
+
+def _same_body(
+    poses: Poses, visible: npt.NDArray[np.bool_], scales: FloatArray
+) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
+    """(n, n) "same body" tests between one frame's detections, strict and loose.
+
+    Strict: keypoints agree within 5 % of the person scale (box overlap decides only when
+    fewer than 3 keypoints are visible in both), so two people crossing are never merged.
+    Loose: within 10 %, or boxes overlapping by IoU > 0.7.
+    """
+    n = len(poses)
+    if n < 2:
+        return np.zeros((n, n), bool), np.zeros((n, n), bool)
+    centres = _centres(poses.boxes)
+    pair_scale = (scales[:, None] + scales[None, :]) / 2
+    apart = ((centres[:, None] - centres[None, :]) ** 2).sum(axis=2) > pair_scale**2
+    if apart.sum() == n * (n - 1):  # the usual frame: nobody near anybody, nothing to merge
+        return np.zeros((n, n), bool), np.zeros((n, n), bool)
+    both = visible[:, None, :] & visible[None, :, :]
+    count = both.sum(axis=2)
+    sq = ((poses.xy[:, None] - poses.xy[None, :]) ** 2).sum(axis=3)
+    pair_scale = pair_scale[..., None]
+    iou = iou_matrix(poses.boxes, poses.boxes)
+
+    def agree(sigma: float) -> np.ndarray:
+        oks = (np.exp(-sq / (2 * (sigma * pair_scale) ** 2)) * both).sum(axis=2)
+        return np.asarray(oks / np.maximum(count, 1) > 0.5)
+
+    strict = np.where(count >= 3, agree(0.05), iou > 0.9)
+    loose = np.where(count >= 3, agree(0.1), iou > 0.7) | (iou > 0.7)
+    np.fill_diagonal(strict, False)
+    np.fill_diagonal(loose, False)
+    return strict, loose
+
+
+def _copies(person_scores: FloatArray, same: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
+    """Detections that repeat a better-scored, kept one: pose back-ends double people up."""
+    copies = np.zeros(len(person_scores), dtype=bool)
+    if not same.any():
+        return copies
+    kept: list[int] = []
+    for j in np.argsort(-person_scores, kind="stable"):
+        if kept and same[j, kept].any():
+            copies[j] = True
+        else:
+            kept.append(int(j))
+    return copies
 
 
 def _centres(boxes: np.ndarray) -> np.ndarray:
@@ -264,14 +282,14 @@ def _scales(boxes: np.ndarray) -> np.ndarray:
 
 
 def _anchor_displacement(delta: np.ndarray, both: np.ndarray, box_delta: np.ndarray) -> np.ndarray:
-    """(T, D, 2) mean shift of shared torso keypoints, else shared keypoints, else box centre."""
-    torso = both & TORSO
-    out = box_delta.astype(np.float64)
-    for mask in (both, torso):  # torso last, so it wins where available
-        n = mask.sum(axis=2)
-        mean = (delta * mask[..., None]).sum(axis=2) / np.maximum(n, 1)[..., None]
-        out = np.where((n > 0)[..., None], mean, out)
-    return out
+    """(T, D, 2) mean shift of shared torso keypoints, else shared keypoints, else box centre.
+
+    Torso keypoints weigh 100× the others, which picks them whenever one is shared.
+    """
+    w = both * _TORSO_WEIGHT
+    total = w.sum(axis=2)[..., None]
+    mean = (delta * w[..., None]).sum(axis=2) / np.maximum(total, 1e-9)
+    return np.where(total > 0, mean, box_delta)
 
 
 def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:

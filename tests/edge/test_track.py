@@ -240,6 +240,28 @@ def test_person_entering_gets_a_new_id_and_the_first_keeps_theirs() -> None:
     assert UNTRACKED not in b_ids
 
 
+def test_a_person_reported_twice_keeps_one_id_and_the_copy_gets_none() -> None:
+    """Two-stage back-ends sometimes return one body twice (two detector boxes); a stray
+    detection next to the person leaves a young track that must not adopt the copy."""
+    rng = np.random.default_rng(2)
+    tracker = Tracker()
+    body_ids: set[int] = set()
+    for i in range(40):
+        body = skeleton(400, 400, 300, bend=float(np.clip(i / 20, 0, 1)))
+        people, scores, body_row = [body], [0.7], 0
+        if i == 1:
+            people, scores = [body, skeleton(440, 400, 300)], [0.7, 0.3]
+        if i % 4 == 2:  # a near-exact copy, or a looser one (its own keypoint estimates)
+            noise = 1.5 if i < 20 else 10.0
+            copy = body + rng.normal(0, noise, body.shape).astype(np.float32)
+            people, scores, body_row = [copy, body], [0.6, 0.7], 1
+        out = tracker.update(frame(people, scores), i / ANALYSIS_FPS)
+        body_ids.add(int(out.track_ids[body_row]))
+        if i % 4 == 2:
+            assert out.track_ids[0] == UNTRACKED
+    assert len(body_ids) == 1 and UNTRACKED not in body_ids
+
+
 def test_first_frame_of_a_person_is_returned_with_an_id() -> None:
     out = Tracker().update(frame([skeleton(300, 400, 300)]), 0.0)
     assert len(out) == 1 and out.track_ids[0] > 0
