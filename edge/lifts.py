@@ -377,13 +377,13 @@ def _series(tid: int, samples: list[_Sample]) -> TrackSeries:
     if not samples:
         return TrackSeries(
             tid,
-            np.zeros(0, np.float32),
+            np.zeros(0, np.float64),
             np.zeros((0, 17, 2), np.float32),
             np.zeros((0, 17), np.float32),
         )
     return TrackSeries(
         tid,
-        np.array([s.t for s in samples], np.float64),  # type: ignore[arg-type]
+        np.array([s.t for s in samples], np.float64),
         np.stack([s.xy for s in samples]),
         np.stack([s.scores for s in samples]),
     )
