@@ -20,11 +20,12 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
+import numpy.typing as npt
 
 from edge.keypoints import KP
-from edge.poses import FloatArray
 from edge.series import Lift, TrackSeries
 
+Arr = npt.NDArray[np.float64]
 Label = Literal["hinge", "rounded", "unscorable"]
 View = Literal["side", "oblique", "front"]
 
@@ -142,15 +143,14 @@ def judge(
     flex = geo.get("trunk_flexion_deg", math.nan)
     reba = reba_trunk_score(flex, c.reba_bands_deg) if math.isfinite(flex) else None
 
+    evidence = _rounded_evidence(geo, back_curvature, c)
     if view == "front":
         reason = "front view"
-    if reason is None:
-        evidence = _rounded_evidence(geo, back_curvature, c)
-        if evidence is None:
-            reason = "head hidden"
-        elif back_curvature is None and _too_close_to_call(geo, c):
-            reason = "uncertain"
-    if reason is not None:
+    elif reason is None and evidence is None:
+        reason = "head hidden"
+    elif reason is None and back_curvature is None and _too_close_to_call(geo, c):
+        reason = "uncertain"
+    if reason is not None or evidence is None:
         return Posture("unscorable", 0.0, reason, view, features, reba)
     p_rounded = 1.0 / (1.0 + math.exp(-evidence))
     features["p_rounded"] = _r(p_rounded)
@@ -180,7 +180,10 @@ def estimate_view(
     sh = _mid(xy, KP.LEFT_SHOULDER, KP.RIGHT_SHOULDER)
     hp = _mid(xy, KP.LEFT_HIP, KP.RIGHT_HIP)
     torso = np.linalg.norm(sh - hp, axis=1)
-    ratio = _nanmedian(np.nanmean(np.stack(widths), axis=0) / np.maximum(torso, 1e-6))
+    stacked = np.stack(widths)
+    seen = np.isfinite(stacked).sum(axis=0)
+    mean_width = np.where(seen > 0, np.nansum(stacked, axis=0) / np.maximum(seen, 1), np.nan)
+    ratio = _nanmedian(mean_width / np.maximum(torso, 1e-6))
     if not math.isfinite(ratio):
         return "oblique", math.nan
     if ratio < config.side_max_width:
@@ -283,8 +286,8 @@ def _bottom_geometry(
 
 
 def _drop_at_bottom(
-    flexion: FloatArray, drop: FloatArray, fallback: float, c: PostureConfig
-) -> float:
+    flexion: Arr, drop: Arr, fallback: float, c: PostureConfig
+) -> tuple[float, float]:
     """Head drop at the deepest bend, fitted over the whole descent and ascent.
 
     A flexing spine rounds as the trunk goes down, so each frame's drop is taken as
@@ -306,7 +309,7 @@ def _drop_at_bottom(
     return value, 1.25 * spread / math.sqrt(int(use.sum()))
 
 
-def _weighted_median(values: FloatArray, weights: FloatArray) -> float:
+def _weighted_median(values: Arr, weights: Arr) -> float:
     order = np.argsort(values)
     cum = np.cumsum(weights[order])
     return float(values[order][np.searchsorted(cum, 0.5 * cum[-1])])
@@ -335,9 +338,7 @@ def _visible_side(series: TrackSeries) -> dict[str, KP] | None:
     return _LEFT if left > right else _RIGHT
 
 
-def _points(
-    series: TrackSeries, side: dict[str, KP] | None, facing: float
-) -> dict[str, FloatArray]:
+def _points(series: TrackSeries, side: dict[str, KP] | None, facing: float) -> dict[str, Arr]:
     """Per-frame joint positions (NaN where unseen), x mirrored by ``facing``.
 
     Shoulders, hips and ears use the plain left/right midpoint when both are seen: it lies
@@ -345,8 +346,8 @@ def _points(
     lateral offsets and a pitched or yawed camera turns those offsets into fake angles.
     The visible side stands in when the far side is lost.
     """
-    xy, sc = series.xy.astype(np.float64), series.scores
-    out: dict[str, FloatArray] = {}
+    xy, sc = series.xy.astype(np.float64), series.scores.astype(np.float64)
+    out: dict[str, Arr] = {}
     for name in ("ear", "shoulder", "hip", "knee", "ankle"):
         a, b = _LEFT[name], _RIGHT[name]
         both = (sc[:, a] >= _BOTH_SIDES_SCORE) & (sc[:, b] >= _BOTH_SIDES_SCORE)
@@ -449,20 +450,20 @@ def _nearest(series: TrackSeries, t: float, n: int) -> TrackSeries:
     return TrackSeries(series.track_id, series.t[order], series.xy[order], series.scores[order])
 
 
-def _mid(xy: FloatArray, a: int, b: int) -> FloatArray:
+def _mid(xy: npt.NDArray[np.floating], a: int, b: int) -> Arr:
     return (xy[:, a].astype(np.float64) + xy[:, b]) / 2.0
 
 
-def _angle_between(u: FloatArray, v: FloatArray) -> FloatArray:
+def _angle_between(u: Arr, v: Arr) -> Arr:
     cos = np.sum(u * v, axis=1) / (np.linalg.norm(u, axis=1) * np.linalg.norm(v, axis=1) + 1e-9)
     return np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
 
 
-def _joint_angle(a: FloatArray, joint: FloatArray, b: FloatArray) -> FloatArray:
+def _joint_angle(a: Arr, joint: Arr, b: Arr) -> Arr:
     return _angle_between(a - joint, b - joint)
 
 
-def _signed_drop(trunk: FloatArray, neck: FloatArray) -> FloatArray:
+def _signed_drop(trunk: Arr, neck: Arr) -> Arr:
     """Degrees the shoulder→head direction turns from the hip→shoulder line toward the front.
 
     With the person facing +x in image coordinates (y down), turning from the trunk toward
@@ -473,11 +474,11 @@ def _signed_drop(trunk: FloatArray, neck: FloatArray) -> FloatArray:
     return np.degrees(np.arctan2(cross, dot))
 
 
-def _any(a: FloatArray) -> bool:
+def _any(a: Arr) -> bool:
     return bool(np.isfinite(a).any())
 
 
-def _nanmedian(a: FloatArray) -> float:
+def _nanmedian(a: Arr) -> float:
     a = np.asarray(a, dtype=np.float64)
     a = a[np.isfinite(a)]
     return float(np.median(a)) if a.size else math.nan

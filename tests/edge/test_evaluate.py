@@ -1,0 +1,131 @@
+"""Evaluation: the labels format, the counting rules, and the run over cached or real poses."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from edge.analyze import frame_record
+from edge.evaluate import (
+    ClipLabel,
+    ClipResult,
+    LiftResult,
+    evaluate,
+    format_report,
+    lifts_with_postures,
+    read_labels,
+    score,
+)
+from edge.synth import lift_scenario, synth_stream
+
+HEADER = "clip,lifts_min,lifts_max,back,view,people,fps,resolution,label_source,notes\n"
+
+
+def _lift(label: str, flexion: float = 70.0) -> LiftResult:
+    return LiftResult(0.0, 1.0, 2.0, label, 0.8, None, "side", flexion, 0.0)
+
+
+def _clip(back: str, view: str, labels: list[str], lo: int = 1, hi: int = 1) -> ClipResult:
+    return ClipResult(ClipLabel(f"{back}-{view}.mp4", lo, hi, back, view),
+                      [_lift(x) for x in labels])  # fmt: skip
+
+
+def test_read_labels_ignores_extra_columns(tmp_path: Path) -> None:
+    path = tmp_path / "labels.csv"
+    path.write_text(HEADER + 'a.mp4,1,2,Rounded,side,1,30,1280x720,"folder, judgement",x\n')
+    assert read_labels(path) == [ClipLabel("a.mp4", 1, 2, "rounded", "side")]
+
+
+def test_read_labels_names_the_bad_row(tmp_path: Path) -> None:
+    path = tmp_path / "labels.csv"
+    path.write_text(HEADER + "a.mp4,one,1,neutral,side,1,30,x,y,z\n")
+    with pytest.raises(ValueError, match=r"labels.csv:2"):
+        read_labels(path)
+
+
+def test_detection_counts_per_clip_rules() -> None:
+    report = score(
+        [
+            _clip("neutral", "side", ["hinge", "hinge", "hinge"], 1, 2),  # 2 true, 1 false
+            _clip("rounded", "side", [], 1, 1),  # 1 missed
+            _clip("unknown", "front", ["hinge"], 1, 2),  # 1 true
+        ]
+    )
+    assert report.precision == pytest.approx(3 / 4)
+    assert report.recall == pytest.approx(3 / 4)
+
+
+def test_posture_scores_abstentions_apart_and_baseline_side_by_side() -> None:
+    report = score(
+        [
+            _clip("rounded", "side", ["rounded", "hinge", "unscorable"], 1, 3),
+            _clip("neutral", "side", ["hinge", "hinge", "rounded"], 1, 3),
+            _clip("neutral", "oblique", ["unscorable"]),
+            _clip("unknown", "side", ["rounded"]),  # excluded from posture figures
+        ]
+    )
+    p = report.posture
+    assert (p.tp, p.fn, p.tn, p.fp, p.abstained) == (1, 1, 2, 1, 2)
+    assert p.balanced_accuracy == pytest.approx((1 / 2 + 2 / 3) / 2)
+    assert p.abstain_rate == pytest.approx(2 / 7)
+    assert report.posture_by_view["oblique"].abstain_rate == 1.0
+    # every scored lift has 70° flexion: the REBA-band rule calls them all rounded
+    b = report.baseline
+    assert (b.tp, b.fn, b.tn, b.fp) == (2, 0, 0, 3)
+    assert b.balanced_accuracy == pytest.approx(0.5)
+    doc = json.loads(report.to_json())
+    assert doc["posture"]["balanced_accuracy"] == pytest.approx(p.balanced_accuracy, abs=1e-4)
+    assert doc["baseline"]["balanced_accuracy"] == 0.5
+    assert set(doc["detection"]) >= {"precision", "recall"}
+    assert {"sensitivity", "specificity", "abstain_rate"} <= set(doc["posture"])
+
+
+def _frames(style: str, yaw: float = 0.0):  # type: ignore[no-untyped-def]
+    stream = synth_stream(lift_scenario(style, yaw_deg=yaw, noise=0.004, n_lifts=2), fps=10)
+    return list(zip(stream.t, stream.poses, strict=True))
+
+
+def test_lifts_with_postures_judges_every_lift() -> None:
+    pairs = lifts_with_postures(_frames("squat_rounded"))
+    assert len(pairs) == 2
+    assert all(p.label == "rounded" for _, p in pairs)
+    assert all(lift.start < lift.bottom < lift.end for lift, _ in pairs)
+
+
+def test_evaluate_reads_cached_poses_and_reports(tmp_path: Path) -> None:
+    poses_dir = tmp_path / "poses"
+    poses_dir.mkdir()
+    for name, style in (("good", "hinge"), ("bad", "stoop")):
+        lines = [frame_record(float(t), i, 0.0, p.to_records()) for i, (t, p) in
+                 enumerate(_frames(style))]  # fmt: skip
+        (poses_dir / f"{name}.jsonl").write_text("\n".join(lines) + "\n")
+    labels = tmp_path / "labels.csv"
+    labels.write_text(
+        HEADER + "good.mp4,2,2,neutral,side,1,30,x,y,z\nbad.mp4,2,2,rounded,side,1,30,x,y,z\n"
+        "gone.mp4,1,1,neutral,side,1,30,x,y,z\n"
+    )
+    report = evaluate(labels, tmp_path / "no-clips", poses_dir=poses_dir, progress=False)
+    assert [c.detected for c in report.clips[:2]] == [2, 2]
+    assert report.clips[2].error is not None and "gone.mp4" in report.clips[2].error
+    assert report.precision == 1.0 and report.recall == 1.0
+    assert report.posture.balanced_accuracy == 1.0
+    text = format_report(report)
+    assert "ERROR" in text and "abstain" in text and "trunk flexion > 60" in text
+
+
+@pytest.mark.clips
+@pytest.mark.models
+def test_real_clip_through_the_real_pipeline(clips_dir: Path, model_dir: Path, tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    monkeypatch.setenv("LIFTWATCH_MODEL_DIR", str(model_dir))
+    rows = [r for r in (clips_dir / "labels.csv").read_text().splitlines()[1:]
+            if r.startswith("deadlift-coach-good008.mp4,")]  # fmt: skip
+    labels = tmp_path / "labels.csv"
+    labels.write_text((clips_dir / "labels.csv").read_text().splitlines()[0] + "\n" + rows[0])
+    report = evaluate(labels, clips_dir, progress=False)
+    clip = report.clips[0]
+    assert clip.error is None
+    assert clip.label.lifts_min <= clip.detected <= clip.label.lifts_max
+    assert all(lift.label != "rounded" for lift in clip.lifts)  # labelled neutral, side view
