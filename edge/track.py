@@ -9,6 +9,8 @@ matched to detections by optimal assignment over a cost of
   units of the track's scale: hips barely move while a person bends to the floor,
 - keypoint similarity (OKS-style, on keypoints confident in both),
 - scale change (a near person passing in front of a far one has a different scale),
+  ignored for detections (and tracks) with fewer than ``min_sized_keypoints`` confident
+  keypoints, whose box (e.g. a person cut by the frame edge) says little about size,
 
 with gates that refuse implausible matches; the displacement gate widens with the time a
 track has been unseen, so a person hidden for a moment keeps their id.
@@ -24,7 +26,8 @@ confident keypoints and is not roughly the same body as one already tracked in t
 Ids are given on first sight, so the first frame of a person is returned with an id (a
 lift seen from its first frame needs that). Flicker from false detections is contained
 instead by retiring young tracks (fewer than ``confirm_hits`` matches) after
-``young_max_age_s`` unseen; the lift detector ignores tracks that short anyway. Ids come
+``young_max_age_s`` unseen (keep it above the frame interval); the lift detector ignores
+tracks that short anyway. Ids come
 from one counter per process, so a restarted tracker never hands out an id again.
 """
 
@@ -57,6 +60,7 @@ class _Track:
     scale: float
     velocity: FloatArray  # (2,) pixels per second
     last_seen: float
+    sized: bool  # scale measured on a detection with enough keypoints to trust its box
     hits: int = 1
 
 
@@ -73,6 +77,7 @@ class Tracker:
         max_age_s: float = 2.0,
         min_birth_score: float = 0.15,
         min_birth_keypoints: int = 5,
+        min_sized_keypoints: int = 8,
         min_keypoint_score: float = 0.3,
         confirm_hits: int = 3,
         young_max_age_s: float = 0.3,
@@ -84,6 +89,7 @@ class Tracker:
         self.max_age_s = max_age_s
         self.min_birth_score = min_birth_score
         self.min_birth_keypoints = min_birth_keypoints
+        self.min_sized_keypoints = min_sized_keypoints
         self.min_keypoint_score = min_keypoint_score
         self.confirm_hits = confirm_hits
         self.young_max_age_s = young_max_age_s
@@ -130,7 +136,8 @@ class Tracker:
                 if cost[r, c] >= _BIG:
                     continue
                 j = int(dets[c])
-                self._absorb(tracks[r], poses, j, t, moved[r, c], float(scales[j]))
+                sized = bool(visible[j].sum() >= self.min_sized_keypoints)
+                self._absorb(tracks[r], poses, j, t, moved[r, c], float(scales[j]), sized)
                 ids[j] = tracks[r].id
                 used.add(free_tracks[r])
             free_tracks = [k for k in free_tracks if k not in used]
@@ -140,7 +147,8 @@ class Tracker:
         for j in np.flatnonzero(born)[np.argsort(-poses.person_scores[born], kind="stable")]:
             if taken and loose[j, taken].any():
                 continue
-            ids[j] = self._birth(poses, int(j), t, float(scales[j])).id
+            sized = bool(visible[j].sum() >= self.min_sized_keypoints)
+            ids[j] = self._birth(poses, int(j), t, float(scales[j]), sized).id
             taken.append(int(j))
         return poses.with_track_ids(ids)
 
@@ -182,7 +190,11 @@ class Tracker:
         sq = (delta**2).sum(axis=3) / (2 * (0.25 * scale[:, None, None]) ** 2)
         n_both = both.sum(axis=2)
         oks = np.where(n_both >= 3, (np.exp(-sq) * both).sum(axis=2) / np.maximum(n_both, 1), 0.5)
-        log_scale = np.abs(np.log(scales[dets][None, :] / scale[:, None]))
+        # a box around a few keypoints (person cut by the frame edge) says nothing of size
+        sized = np.array([tr.sized for tr in tracks])[:, None] & (
+            visible[dets].sum(axis=1) >= self.min_sized_keypoints
+        )
+        log_scale = np.abs(np.log(scales[dets][None, :] / scale[:, None])) * sized
 
         cost = dist + (1.0 - oks) + log_scale
         gate = self.gate + self.gate_growth_per_s * dt
@@ -190,7 +202,14 @@ class Tracker:
         return np.where(refused, _BIG, cost), displacement + shift[:, None, :]
 
     def _absorb(
-        self, track: _Track, poses: Poses, j: int, t: float, moved: np.ndarray, scale: float
+        self,
+        track: _Track,
+        poses: Poses,
+        j: int,
+        t: float,
+        moved: np.ndarray,
+        scale: float,
+        sized: bool,
     ) -> None:
         dt = t - track.last_seen
         if dt > 0:
@@ -204,11 +223,13 @@ class Tracker:
         track.xy = poses.xy[j]
         track.scores = poses.scores[j]
         track.box = poses.boxes[j]
-        track.scale = 0.7 * track.scale + 0.3 * scale
+        if sized:
+            track.scale = 0.7 * track.scale + 0.3 * scale if track.sized else scale
+            track.sized = True
         track.last_seen = t
         track.hits += 1
 
-    def _birth(self, poses: Poses, j: int, t: float, scale: float) -> _Track:
+    def _birth(self, poses: Poses, j: int, t: float, scale: float, sized: bool) -> _Track:
         track = _Track(
             id=next(_ids),
             xy=poses.xy[j],
@@ -217,6 +238,7 @@ class Tracker:
             scale=scale,
             velocity=np.zeros(2, np.float32),
             last_seen=t,
+            sized=sized,
         )
         self._tracks.append(track)
         return track
