@@ -26,7 +26,8 @@ Public API (kept small and stable):
   ``Idle``; composed by ``Person(activities, ...)`` and ``Scenario(people, camera, noise)``
 - ``Camera`` (``Camera.aimed(distance_m, pitch_deg)``), ``Noise``
 - ``lift_scenario(style, ...)``, ``non_lift_scenario(kind, ...)``, ``random_scenario(rng, ...)``
-- ``LIFT_STYLES``, ``NON_LIFT_KINDS``, ``ROUNDED_SPINE_DEG``
+- ``LIFT_STYLES``, ``NON_LIFT_KINDS``, ``ROUNDED_SPINE_DEG``, ``FLOOR_LIFT_MAX``,
+  ``SHIN_BEND_RANGE``
 
 Conventions:
 
@@ -46,6 +47,14 @@ Conventions:
 - Posture truth is ``rounded`` when spine flexion >= ``ROUNDED_SPINE_DEG`` (25°), else
   ``hinge``: the class is about the spine, not the legs, so a flat-back squat is ``hinge``.
   ``random_scenario`` keeps away from the boundary (≤15° or ≥35°).
+- Floor-level lift vs bend, the product definition: a lift brings the hands to at most
+  ``FLOOR_LIFT_MAX`` (0.17) of stature above the floor, about mid-shin (0.30 m at 1.75 m: boxes
+  and totes picked off the floor, a barbell on plates). A ``shin_bend`` stops with the hands at
+  upper-shin height just below the knee, ``SHIN_BEND_RANGE`` (0.23–0.285 of stature, 0.40–0.50 m
+  at 1.75 m); a non-lift ``squat`` has the hands at standing knee height. Nothing is generated
+  between 0.17 and 0.23 of stature: a real grip can sit there (a low crate's handles, a bar on
+  small plates) and so can a bend to the shin, so neither label is right and a detector's
+  boundary inside that band is a product choice, not an error either way.
 - Kneeling (one knee on the floor, hands at the front shoe as if tying a lace) is labelled
   ``kneel``, a non-lift: nothing is picked up and the back is not loaded. The hands do go
   below the knee, so a detector may count it; tests decide whether that is tolerated.
@@ -75,6 +84,8 @@ from edge.series import TrackSeries
 Arr = npt.NDArray[np.float64]
 
 ROUNDED_SPINE_DEG = 25.0
+FLOOR_LIFT_MAX = 0.17  # hands at or below this share of stature: a floor-level lift
+SHIN_BEND_RANGE = (0.23, 0.285)  # shin bends: hands at upper shin, just below the knee
 
 # Stature fractions (Drillis & Contini; Winter, Biomechanics of Human Movement).
 _ANKLE_H = 0.039
@@ -93,6 +104,7 @@ _HIP_HALF = 0.09
 _SHOULDER_HALF = 0.12
 _SPINE_SHARE = (0.5, 0.3, 0.2)
 _FOOT_CENTRE = 0.04
+_KNEE_STANDING = _ANKLE_H + _SHANK  # kneecap height when standing
 # Winter segment mass fractions: head+neck, trunk, upper arm, forearm+hand, thigh, shank+foot.
 _MASS = {"head": 0.081, "trunk": 0.497, "uarm": 0.028, "farm": 0.022, "thigh": 0.1, "leg": 0.061}
 
@@ -408,13 +420,14 @@ class LiftMove(_Posed):
 
 @dataclass(frozen=True, slots=True)
 class Bend(_Posed):
-    """A bend that stops short of the floor: ``shin_bend`` (hands 0.3–0.45 m) or ``squat``
-    (deep knees, hands at knee height). Not a lift."""
+    """A bend that stops short of the floor: ``shin_bend`` (hands at upper-shin height,
+    ``SHIN_BEND_RANGE`` of stature) or ``squat`` (deep knees, hands at standing knee height;
+    the solver raises them when the hips cannot go that low). Not a lift."""
 
     kind: str = "shin_bend"
     spine_flexion_deg: float = 15.0
     knee_bend_deg: float = 15.0
-    hand_height_m: float = 0.38
+    hand_height_m: float = 0.45
 
     def key(self, stature: float) -> _KeyPose:
         return _solve_bend(stature, self.spine_flexion_deg, self.knee_bend_deg, self.hand_height_m)
@@ -903,15 +916,16 @@ def lift_scenario(
     return Scenario([person], Camera.aimed(distance_m, pitch_deg), _noise(noise))
 
 
-def _non_lift(kind: str) -> Activity:
+def _non_lift(kind: str, stature: float) -> Activity:
     if kind == "walk":
         return Walk()
     if kind == "kneel":
         return Kneel()
     if kind == "squat":
-        return Bend(kind="squat", spine_flexion_deg=8.0, knee_bend_deg=100.0, hand_height_m=0.5)
+        hands = _KNEE_STANDING * stature
+        return Bend(kind="squat", spine_flexion_deg=8.0, knee_bend_deg=100.0, hand_height_m=hands)
     if kind == "shin_bend":
-        return Bend()
+        return Bend(hand_height_m=sum(SHIN_BEND_RANGE) / 2 * stature)
     if kind == "reach":
         return Reach()
     if kind == "idle":
@@ -929,7 +943,7 @@ def non_lift_scenario(
     height_m: float = 1.75,
 ) -> Scenario:
     """One person doing one non-lift activity (see ``NON_LIFT_KINDS``)."""
-    act = _non_lift(kind)
+    act = _non_lift(kind, height_m)
     half = 0.5 * act.advance_m(height_m)  # centre a walk on the nominal spot
     yaw = math.radians(yaw_deg)
     x, d = -half * math.cos(yaw), distance_m + half * math.sin(yaw)
@@ -937,7 +951,7 @@ def non_lift_scenario(
     return Scenario([person], Camera.aimed(distance_m, pitch_deg), _noise(noise))
 
 
-def _random_activity(rng: np.random.Generator, lift_share: float) -> Activity:
+def _random_activity(rng: np.random.Generator, lift_share: float, stature: float) -> Activity:
     dur = float(rng.uniform(2.0, 5.0))
     if rng.random() < lift_share:
         style = str(rng.choice(list(LIFT_STYLES)))
@@ -966,7 +980,7 @@ def _random_activity(rng: np.random.Generator, lift_share: float) -> Activity:
             duration_s=dur,
             spine_flexion_deg=float(rng.uniform(0, 50)),
             knee_bend_deg=float(rng.uniform(5, 40)),
-            hand_height_m=float(rng.uniform(0.3, 0.45)),
+            hand_height_m=float(rng.uniform(*SHIN_BEND_RANGE)) * stature,
         )
     if kind == "squat":
         return Bend(
@@ -974,7 +988,7 @@ def _random_activity(rng: np.random.Generator, lift_share: float) -> Activity:
             duration_s=dur,
             spine_flexion_deg=float(rng.uniform(0, 20)),
             knee_bend_deg=float(rng.uniform(80, 120)),
-            hand_height_m=0.5,
+            hand_height_m=_KNEE_STANDING * stature,
         )
     if kind == "reach":
         return Reach(duration_s=dur, hand_height_m=float(rng.uniform(0.85, 1.1)))
@@ -1003,7 +1017,7 @@ def random_scenario(
         acts: list[Activity] = []
         total, gap, net = 1.0, float(rng.uniform(0.5, 3.0)), 0.0
         while True:
-            act = _random_activity(rng, lift_share)
+            act = _random_activity(rng, lift_share, height)
             if isinstance(act, Walk):  # towards the spot and at most 2 m past it
                 most = (2.0 + abs(net)) / act.speed_mps
                 act = replace(act, back=net > 0, duration_s=min(act.duration_s, most))
@@ -1031,9 +1045,11 @@ def random_scenario(
 
 
 __all__ = [
+    "FLOOR_LIFT_MAX",
     "LIFT_STYLES",
     "NON_LIFT_KINDS",
     "ROUNDED_SPINE_DEG",
+    "SHIN_BEND_RANGE",
     "Activity",
     "Bend",
     "Camera",

@@ -3,9 +3,11 @@ import pytest
 
 from edge.keypoints import KP
 from edge.synth import (
+    FLOOR_LIFT_MAX,
     LIFT_STYLES,
     NON_LIFT_KINDS,
     ROUNDED_SPINE_DEG,
+    SHIN_BEND_RANGE,
     Camera,
     LiftMove,
     Noise,
@@ -177,7 +179,30 @@ def test_non_lifts_are_labelled_as_such(kind):
     if kind in ("squat", "reach", "walk", "idle"):
         assert label.hand_height_m > 0.45
     if kind == "shin_bend":
-        assert 0.3 <= label.hand_height_m <= 0.45
+        assert 0.40 <= label.hand_height_m <= 0.50  # upper shin of a 1.75 m person
+
+
+@pytest.mark.parametrize("height", [1.55, 1.95])
+def test_shin_bend_and_squat_hands_scale_with_stature(height):
+    for kind, lo, hi in (("shin_bend", *SHIN_BEND_RANGE), ("squat", 0.22, 0.3)):
+        s = synth_stream(non_lift_scenario(kind, noise=CLEAN, height_m=height), seed=0)
+        assert lo <= s.labels[0].hand_height_m / height <= hi, kind
+
+
+def test_random_scenario_leaves_the_lift_bend_guard_band_empty():
+    """Lifts end at or below mid-shin, bends above it, nothing in the band in between."""
+    scenario = random_scenario(np.random.default_rng(3), duration_s=600, n_people=3)
+    stature = {i + 1: p.height_m for i, p in enumerate(scenario.people)}
+    s = synth_stream(scenario, seed=3)
+    share = {
+        kind: [lb.hand_height_m / stature[lb.track_id] for lb in s.labels if lb.kind == kind]
+        for kind in ("lift", "shin_bend", "squat", "kneel")
+    }
+    assert all(share.values())
+    assert max(share["lift"]) <= FLOOR_LIFT_MAX
+    assert min(share["shin_bend"]) >= SHIN_BEND_RANGE[0] > FLOOR_LIFT_MAX + 0.05
+    assert max(share["shin_bend"]) <= SHIN_BEND_RANGE[1]
+    assert min(share["squat"]) >= SHIN_BEND_RANGE[0]
 
 
 def test_walk_crosses_the_view():
