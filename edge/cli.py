@@ -69,6 +69,48 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from edge.evaluate import evaluate, format_report
+
+    labels, clips = Path(args.labels), Path(args.clips)
+    if not labels.is_file():
+        raise ValueError(f"labels file {labels} not found")
+    if not clips.is_dir():
+        raise ValueError(f"clips folder {clips} not found")
+    report = evaluate(
+        labels,
+        clips,
+        poses_dir=Path(args.poses_dir) if args.poses_dir else None,
+        fps=args.fps,
+        model=args.model,
+        refine=None if args.refine in ("", "none") else args.refine,
+        threads=args.threads,
+        progress=not args.quiet,
+    )
+    print(format_report(report))
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(report.to_json() + "\n", encoding="utf-8")
+    return 0
+
+
+def _add_model_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--model",
+        default="movenet_multipose",
+        help="pose model key from models/manifest.yaml (default: movenet_multipose)",
+    )
+    p.add_argument(
+        "--refine",
+        default="movenet_lightning",
+        help="single-person model that follows each person between keyframes, "
+        "or 'none' to run --model on every frame (default: movenet_lightning)",
+    )
+    p.add_argument("--fps", type=float, default=10.0, help="analysis rate (default 10)")
+    p.add_argument("--threads", type=int, default=1, help="inference threads (default 1)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="liftwatch-edge",
@@ -94,21 +136,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("clip", help="video file, rtsp:// or http:// URL, or device (0, /dev/video0)")
     p.add_argument("--out", required=True, help="POSES.jsonl: one JSON line per analysed frame")
     p.add_argument("--render", metavar="OVERLAY.mp4", help="also write a skeleton overlay video")
-    p.add_argument(
-        "--model",
-        default="movenet_multipose",
-        help="pose model key from models/manifest.yaml (default: movenet_multipose)",
-    )
-    p.add_argument(
-        "--refine",
-        default="movenet_lightning",
-        help="single-person model that follows each person between keyframes, "
-        "or 'none' to run --model on every frame (default: movenet_lightning)",
-    )
-    p.add_argument("--fps", type=float, default=10.0, help="analysis rate (default 10)")
-    p.add_argument("--threads", type=int, default=1, help="inference threads (default 1)")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    _add_model_options(p)
     p.set_defaults(func=_cmd_analyze)
+
+    p = sub.add_parser("eval", help="score lift detection and posture against labelled clips")
+    p.add_argument(
+        "--labels", required=True, help="LABELS.csv (clip, lifts_min, lifts_max, back, view…)"
+    )
+    p.add_argument("--clips", required=True, help="folder holding the clips named in LABELS.csv")
+    p.add_argument(
+        "--poses-dir", help="use cached <clip>.jsonl from `analyze` (no images: no silhouette)"
+    )
+    p.add_argument("--json", metavar="OUT", help="also write the figures as JSON")
+    _add_model_options(p)
+    p.set_defaults(func=_cmd_eval)
     return parser
 
 
