@@ -23,10 +23,16 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edge.lifts import LiftConfig, LiftDetector
+from edge.analysis import LiftAnalyzer
+from edge.lifts import LiftConfig
+from edge.pose.base import Image
 from edge.poses import Poses
-from edge.posture import DEFAULT_CONFIG, Posture, PostureConfig, judge
+from edge.posture import DEFAULT_CONFIG, Posture, PostureConfig
 from edge.series import Lift
+from edge.silhouette import BackContour
+
+Frames = Iterable[tuple[float, Poses, Image | None]]
+"""(t, tracked poses, the frame image or None when only poses were kept)."""
 
 BASELINE_FLEXION_DEG = 60.0
 SCORED_BACKS = ("neutral", "rounded")
@@ -64,26 +70,27 @@ def read_labels(path: Path) -> list[ClipLabel]:
 
 
 def lifts_with_postures(
-    frames: Iterable[tuple[float, Poses]],
+    frames: Frames,
     lift_config: LiftConfig | None = None,
     posture_config: PostureConfig = DEFAULT_CONFIG,
+    contour: BackContour | None = None,
 ) -> list[tuple[Lift, Posture]]:
-    """Lift detection then posture over one stream of (t, tracked poses)."""
-    detector = LiftDetector(lift_config)
-    lifts: list[Lift] = []
-    for t, poses in frames:
-        lifts.extend(detector.update(t, poses))
-    lifts.extend(detector.flush())
-    return [(lift, judge(lift, config=posture_config)) for lift in lifts]
+    """`LiftAnalyzer` over one stream: the same code path as the live agent."""
+    analyzer = LiftAnalyzer(lift_config, posture_config, contour)
+    judged = []
+    for t, poses, image in frames:
+        judged.extend(analyzer.update(t, poses, image))
+    judged.extend(analyzer.flush())
+    return [(j.lift, j.posture) for j in judged]
 
 
-def poses_from_jsonl(path: Path) -> Iterator[tuple[float, Poses]]:
-    """Frames of a POSES.jsonl written by ``liftwatch-edge analyze``."""
+def poses_from_jsonl(path: Path) -> Iterator[tuple[float, Poses, None]]:
+    """Frames of a POSES.jsonl written by ``liftwatch-edge analyze`` (no images)."""
     with path.open(encoding="utf-8") as f:
         for line in f:
             if line.strip():
                 rec = json.loads(line)
-                yield float(rec["t"]), Poses.from_records(rec["persons"])
+                yield float(rec["t"]), Poses.from_records(rec["persons"]), None
 
 
 def poses_from_clip(
@@ -92,8 +99,8 @@ def poses_from_clip(
     model: str = "movenet_multipose",
     refine: str | None = "movenet_lightning",
     threads: int = 1,
-) -> Iterator[tuple[float, Poses]]:
-    """Frames of a video through the real pipeline: source → pose → track."""
+) -> Iterator[tuple[float, Poses, Image]]:
+    """Frames of a video through the real pipeline: source → pose → track, with the image."""
     from edge.pipeline import PosePipeline
     from edge.pose import create_estimator
     from edge.source import open_source
@@ -102,7 +109,7 @@ def poses_from_clip(
     try:
         pipeline = PosePipeline(create_estimator(model, threads=threads, refine=refine))
         for item in pipeline.run(source):
-            yield item.frame.t, item.poses
+            yield item.frame.t, item.poses, item.frame.image
     finally:
         source.close()
 
@@ -118,6 +125,7 @@ class LiftResult:
     view: str
     trunk_flexion_max_deg: float | None
     neck_drop: float | None
+    back_curvature: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,28 +288,34 @@ def evaluate(
     threads: int = 1,
     lift_config: LiftConfig | None = None,
     posture_config: PostureConfig = DEFAULT_CONFIG,
+    silhouette: bool = True,
     progress: bool = True,
 ) -> EvalReport:
     """Run every labelled clip (cached poses when ``poses_dir`` has them) and score it.
 
+    Clips run through the real pipeline also measure the back's silhouette (unless
+    ``silhouette`` is off); cached poses have no images, so they are judged on keypoints.
     A clip that cannot be read is reported with its error and left out of the figures
     rather than ending the run.
     """
     results = []
     labels = read_labels(labels_csv)
+    contour: BackContour | None = None
     for i, label in enumerate(labels, start=1):
         if progress:
             print(f"[{i}/{len(labels)}] {label.clip}", file=sys.stderr)
         cached = _cached_poses(poses_dir, label.clip)
         try:
             if cached is not None:
-                frames: Iterable[tuple[float, Poses]] = poses_from_jsonl(cached)
+                frames: Frames = poses_from_jsonl(cached)
             else:
                 path = clips_dir / label.clip
                 if not path.is_file():
                     raise FileNotFoundError(f"no clip {path}")
                 frames = poses_from_clip(path, fps, model, refine, threads)
-            pairs = lifts_with_postures(frames, lift_config, posture_config)
+                if silhouette and contour is None:
+                    contour = BackContour(threads)
+            pairs = lifts_with_postures(frames, lift_config, posture_config, contour)
         except Exception as exc:  # one broken clip must not hide the others' figures
             results.append(ClipResult(label, [], error=f"{type(exc).__name__}: {exc}"))
             continue
@@ -329,6 +343,7 @@ def _lift_result(lift: Lift, p: Posture) -> LiftResult:
         view=p.view,
         trunk_flexion_max_deg=p.features.get("trunk_flexion_max_deg"),
         neck_drop=p.features.get("neck_drop"),
+        back_curvature=p.features.get("back_curvature"),
     )
 
 

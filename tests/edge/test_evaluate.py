@@ -84,7 +84,7 @@ def test_posture_scores_abstentions_apart_and_baseline_side_by_side() -> None:
 
 def _frames(style: str, yaw: float = 0.0):  # type: ignore[no-untyped-def]
     stream = synth_stream(lift_scenario(style, yaw_deg=yaw, noise=0.004, n_lifts=2), fps=10)
-    return list(zip(stream.t, stream.poses, strict=True))
+    return [(t, p, None) for t, p in zip(stream.t, stream.poses, strict=True)]
 
 
 def test_lifts_with_postures_judges_every_lift() -> None:
@@ -98,7 +98,7 @@ def test_evaluate_reads_cached_poses_and_reports(tmp_path: Path) -> None:
     poses_dir = tmp_path / "poses"
     poses_dir.mkdir()
     for name, style in (("good", "hinge"), ("bad", "stoop")):
-        lines = [frame_record(float(t), i, 0.0, p.to_records()) for i, (t, p) in
+        lines = [frame_record(float(t), i, 0.0, p.to_records()) for i, (t, p, _) in
                  enumerate(_frames(style))]  # fmt: skip
         (poses_dir / f"{name}.jsonl").write_text("\n".join(lines) + "\n")
     labels = tmp_path / "labels.csv"

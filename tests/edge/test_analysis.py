@@ -1,0 +1,108 @@
+"""LiftAnalyzer: one streaming path from poses (+ frames) to judged lifts, with the back's
+silhouette measured only while someone's hands are low."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edge.analysis import LiftAnalyzer, SamplerConfig, SpineSampler, hands_low
+from edge.keypoints import KP, NUM_KEYPOINTS
+from edge.lifts import detect_lifts
+from edge.posture import judge
+from edge.silhouette import BackShape
+from edge.synth import lift_scenario, non_lift_scenario, synth_stream
+
+IMAGE = np.zeros((4, 4, 3), np.uint8)
+
+
+class FakeContour:
+    """Stands in for BackContour: records when it was asked, answers a fixed shape."""
+
+    def __init__(self, curvature: float = 0.15, quality: float = 0.9) -> None:
+        self.shape = BackShape(curvature, 0.0, 25, quality)
+        self.asked: list[bool] = []
+
+    def measure(self, image_bgr: np.ndarray, xy: np.ndarray, scores: np.ndarray) -> BackShape:
+        self.asked.append(hands_low(xy, scores))
+        return self.shape
+
+
+def _stream(style: str = "hinge", n_lifts: int = 2):  # type: ignore[no-untyped-def]
+    s = synth_stream(lift_scenario(style, noise=0.004, n_lifts=n_lifts), fps=10)
+    return list(zip(s.t, s.poses, strict=True))
+
+
+def _run(analyzer: LiftAnalyzer, frames, image=IMAGE):  # type: ignore[no-untyped-def]
+    out = []
+    for t, poses in frames:
+        out.extend(analyzer.update(t, poses, image))
+    return out + analyzer.flush()
+
+
+def test_without_images_it_matches_detection_then_judge() -> None:
+    frames = _stream("stoop")
+    judged = _run(LiftAnalyzer(contour=FakeContour()), frames, image=None)
+    lifts = detect_lifts(frames)
+    assert [j.lift.bottom for j in judged] == [lift.bottom for lift in lifts]
+    assert [j.posture for j in judged] == [judge(lift) for lift in lifts]
+    assert all(j.posture.features["back_curvature"] is None for j in judged)
+
+
+def test_silhouette_runs_only_on_low_hands_frames_and_reaches_the_judge() -> None:
+    frames = _stream("hinge")
+    contour = FakeContour(curvature=0.15)
+    judged = _run(LiftAnalyzer(contour=contour), frames)
+    low = sum(hands_low(p.xy[i], p.scores[i]) for _, p in frames for i in range(len(p)))
+    assert len(judged) == 2
+    assert contour.asked and all(contour.asked)
+    assert len(contour.asked) <= (low + 2) // 2 + 1  # every 2nd low-hands frame per track
+    assert len(contour.asked) < 0.4 * len(frames)
+    for j in judged:
+        assert j.posture.features["back_curvature"] == pytest.approx(0.15)
+        assert j.posture.label == "rounded"  # a strongly bowed back outweighs a hinge's head
+
+
+def test_people_who_never_bend_cost_no_segmentation() -> None:
+    s = synth_stream(non_lift_scenario("walk"), fps=10)
+    contour = FakeContour()
+    assert _run(LiftAnalyzer(contour=contour), zip(s.t, s.poses, strict=True)) == []
+    assert contour.asked == []
+
+
+def test_ragged_masks_are_not_used() -> None:
+    judged = _run(LiftAnalyzer(contour=FakeContour(0.15, quality=0.2)), _stream("hinge", 1))
+    assert len(judged) == 1
+    assert judged[0].posture.features["back_curvature"] is None
+    assert judged[0].posture.label == "hinge"
+
+
+def _low_pose(t_id: int = 1):  # type: ignore[no-untyped-def]
+    from edge.poses import Poses
+
+    xy = np.zeros((1, NUM_KEYPOINTS, 2), np.float32)
+    xy[0, [KP.LEFT_KNEE, KP.RIGHT_KNEE], 1] = 100.0
+    xy[0, [KP.LEFT_WRIST, KP.RIGHT_WRIST], 1] = 130.0
+    scores = np.full((1, NUM_KEYPOINTS), 0.9, np.float32)
+    return Poses.from_arrays(xy, scores, track_ids=np.array([t_id]))
+
+
+def test_buffer_is_bounded_and_forgotten_with_the_track() -> None:
+    sampler = SpineSampler(FakeContour(), SamplerConfig(every=1, max_samples=5, buffer_s=2.0))
+    for k in range(50):
+        sampler.observe(k * 0.1, _low_pose(), IMAGE)
+    times = [t for t, _ in sampler.samples(1)]
+    assert len(times) == 5 and times[-1] == pytest.approx(4.9)
+    sampler.forget(1)
+    assert sampler.samples(1) == []
+
+
+def test_hands_low_needs_wrists_below_knees() -> None:
+    p = _low_pose()
+    assert hands_low(p.xy[0], p.scores[0])
+    xy = p.xy[0].copy()
+    xy[[KP.LEFT_WRIST, KP.RIGHT_WRIST], 1] = 60.0
+    assert not hands_low(xy, p.scores[0])
+    hidden = p.scores[0].copy()
+    hidden[[KP.LEFT_KNEE, KP.RIGHT_KNEE]] = 0.1
+    assert not hands_low(p.xy[0], hidden)
