@@ -15,12 +15,15 @@ matched to detections by optimal assignment over a cost of
 with gates that refuse implausible matches; the displacement gate widens with the time a
 track has been unseen, so a person hidden for a moment keeps their id.
 
-Detections are matched in two rounds (as in ByteTrack): confident ones first, then the weak
-ones (``person_score < min_birth_score``) may continue a track that is still unmatched, since
-a person bending over often scores low, but they never start a track.
+Detections are matched in rounds: confident ones to confirmed tracks (``confirm_hits``
+matches or more) first, so a young track born on a stray detection cannot take an
+established person's detection; then confident ones to young tracks; then the weak ones
+(``person_score < min_birth_score``, as in ByteTrack) may continue a track still unmatched,
+since a person bending over often scores low, but they never start a track.
 
 Pose back-ends sometimes report one body twice. A near-exact copy of a better-scored
-detection is left out of matching and returned UNTRACKED, so it cannot keep a stray track
+detection, or a detection with fewer than 3 confident keypoints, is left out of matching
+and returned UNTRACKED, so it cannot keep a stray track
 alive; a strong unmatched detection starts a track only if it has ``min_birth_keypoints``
 confident keypoints and is not roughly the same body as one already tracked in this frame.
 Ids are given on first sight, so the first frame of a person is returned with an id (a
@@ -41,7 +44,7 @@ import numpy as np
 import numpy.typing as npt
 
 from edge.keypoints import KP
-from edge.poses import UNTRACKED, FloatArray, Poses
+from edge.poses import UNTRACKED, FloatArray, Poses, keypoint_boxes
 
 _ids = itertools.count(1)
 
@@ -83,7 +86,7 @@ class Tracker:
         young_max_age_s: float = 0.3,
         gate: float = 0.8,
         gate_growth_per_s: float = 1.5,
-        max_scale_ratio: float = 2.0,
+        max_scale_ratio: float = 2.5,
         velocity_smoothing: float = 0.5,
     ) -> None:
         self.max_age_s = max_age_s
@@ -120,16 +123,23 @@ class Tracker:
             return poses.with_track_ids(ids)
 
         visible = poses.scores >= self.min_keypoint_score
-        scales = _scales(poses.boxes)
+        scales = _scales(_body_boxes(poses, self.min_keypoint_score))
         strict, loose = _same_body(poses, visible, scales)
-        copies = _copies(poses.person_scores, strict)
-        strong = (poses.person_scores >= self.min_birth_score) & ~copies
-        weak = ~strong & ~copies
+        # too few keypoints to say where the body is: a box alone can drag a track away
+        ignored = _copies(poses.person_scores, strict) | (visible.sum(axis=1) < 3)
+        strong = (poses.person_scores >= self.min_birth_score) & ~ignored
+        weak = ~strong & ~ignored
         free_tracks = list(range(len(self._tracks)))
-        for dets in (np.flatnonzero(strong), np.flatnonzero(weak)):
-            if len(dets) == 0 or not free_tracks:
+        for mask, confirmed in ((strong, True), (strong, False), (weak, None)):
+            dets = np.flatnonzero(mask & (ids == UNTRACKED))
+            candidates = [
+                k
+                for k in free_tracks
+                if confirmed is None or (self._tracks[k].hits >= self.confirm_hits) == confirmed
+            ]
+            if len(dets) == 0 or not candidates:
                 continue
-            tracks = [self._tracks[k] for k in free_tracks]
+            tracks = [self._tracks[k] for k in candidates]
             cost, moved = self._cost(tracks, poses, visible, scales, dets, t)
             used = set()
             for r, c in assign(cost):
@@ -139,7 +149,7 @@ class Tracker:
                 sized = bool(visible[j].sum() >= self.min_sized_keypoints)
                 self._absorb(tracks[r], poses, j, t, moved[r, c], float(scales[j]), sized)
                 ids[j] = tracks[r].id
-                used.add(free_tracks[r])
+                used.add(candidates[r])
             free_tracks = [k for k in free_tracks if k not in used]
 
         taken = [int(j) for j in np.flatnonzero(ids != UNTRACKED)]
@@ -173,7 +183,8 @@ class Tracker:
         t: float,
     ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
         """(tracks, dets) matching cost, ``_BIG`` where a gate refuses the pair, and the
-        (tracks, dets, 2) anchor shift since each track was last seen."""
+        (tracks, dets, 2) anchor shift since each track was last seen (NaN where no keypoint
+        is shared: a box-only shift is too rough to learn a velocity from)."""
         dt = np.array([max(0.0, min(t - tr.last_seen, self.max_age_s)) for tr in tracks])
         shift = np.stack([tr.velocity for tr in tracks]) * dt[:, None]
         t_xy = np.stack([tr.xy for tr in tracks]) + shift[:, None, :]
@@ -199,7 +210,8 @@ class Tracker:
         cost = dist + (1.0 - oks) + log_scale
         gate = self.gate + self.gate_growth_per_s * dt
         refused = (dist > gate[:, None]) | (log_scale > self.max_log_scale)
-        return np.where(refused, _BIG, cost), displacement + shift[:, None, :]
+        moved = displacement + shift[:, None, :]
+        return np.where(refused, _BIG, cost), np.where(n_both[..., None] > 0, moved, np.nan)
 
     def _absorb(
         self,
@@ -212,7 +224,7 @@ class Tracker:
         sized: bool,
     ) -> None:
         dt = t - track.last_seen
-        if dt > 0:
+        if dt > 0 and not np.isnan(moved[0]):
             a = self.velocity_smoothing
             velocity = (1 - a) * track.velocity + a * moved / dt
             speed = math.hypot(float(velocity[0]), float(velocity[1]))
@@ -294,6 +306,16 @@ def _copies(person_scores: FloatArray, same: npt.NDArray[np.bool_]) -> npt.NDArr
 
 def _centres(boxes: np.ndarray) -> np.ndarray:
     return (boxes[:, :2] + boxes[:, 2:]) / 2
+
+
+def _body_boxes(poses: Poses, min_score: float) -> np.ndarray:
+    """Union of the back-end's box and the confident keypoints: detector boxes sometimes
+    cover half a body whose keypoints reach further."""
+    kp = keypoint_boxes(poses.xy, poses.scores, min_score)
+    return np.concatenate(
+        [np.minimum(poses.boxes[:, :2], kp[:, :2]), np.maximum(poses.boxes[:, 2:], kp[:, 2:])],
+        axis=1,
+    )
 
 
 def _scales(boxes: np.ndarray) -> np.ndarray:
