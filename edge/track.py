@@ -1,37 +1,41 @@
 """Stable anonymous track ids per camera, so lift detection can follow one person over time.
 
-Each track keeps its last keypoints, box, a person scale (square root of the box area, which
-changes little when someone bends: the box goes from tall and narrow to short and wide) and
-a smoothed velocity. Every frame, tracks are predicted forward at constant velocity and
-matched to detections by optimal assignment over a cost of
+Each track keeps its last keypoints and box, a body scale (square root of the area of the
+back-end's box joined with the confident keypoints: it changes little when someone bends,
+as the box goes from tall and narrow to short and wide) and a smoothed velocity. Every
+frame, tracks are predicted forward at constant velocity and matched to detections by
+optimal assignment (Hungarian, with a price on leaving a track unmatched: see `match`)
+over a cost of
 
 - torso displacement (shoulders and hips, else any shared keypoint, else box centre) in
   units of the track's scale: hips barely move while a person bends to the floor,
 - keypoint similarity (OKS-style, on keypoints confident in both),
-- scale change (a near person passing in front of a far one has a different scale),
-  ignored for detections (and tracks) with fewer than ``min_sized_keypoints`` confident
-  keypoints, whose box (e.g. a person cut by the frame edge) says little about size,
+- scale change (a near person passing in front of a far one differs in size), ignored
+  when fewer than ``min_sized_keypoints`` keypoints are confident: a person cut by the
+  frame edge has a box that says little about size,
 
-with gates that refuse implausible matches; the displacement gate widens with the time a
-track has been unseen, so a person hidden for a moment keeps their id.
+with gates refusing implausible pairs; the displacement gate widens with the time a track
+has been unseen, so a person hidden for a moment keeps their id.
 
-Detections are matched in rounds: confident ones to confirmed tracks (``confirm_hits``
+Matching runs in rounds: confident detections to confirmed tracks (``confirm_hits``
 matches or more) first, so a young track born on a stray detection cannot take an
-established person's detection; then confident ones to young tracks; then the weak ones
-(``person_score < min_birth_score``, as in ByteTrack) may continue a track still unmatched,
-since a person bending over often scores low, but they never start a track.
+established person's detection; then to young tracks; last, weak detections
+(``person_score < min_birth_score``, as in ByteTrack) may continue a track, since a person
+folded over often scores low, but they never start one.
 
 Pose back-ends sometimes report one body twice. A near-exact copy of a better-scored
-detection, or a detection with fewer than 3 confident keypoints, is left out of matching
-and returned UNTRACKED, so it cannot keep a stray track
-alive; a strong unmatched detection starts a track only if it has ``min_birth_keypoints``
-confident keypoints and is not roughly the same body as one already tracked in this frame.
-Ids are given on first sight, so the first frame of a person is returned with an id (a
-lift seen from its first frame needs that). Flicker from false detections is contained
-instead by retiring young tracks (fewer than ``confirm_hits`` matches) after
-``young_max_age_s`` unseen (keep it above the frame interval); the lift detector ignores
-tracks that short anyway. Ids come
-from one counter per process, so a restarted tracker never hands out an id again.
+detection, and any detection with fewer than 3 confident keypoints, is left out and
+returned UNTRACKED; an unmatched confident detection starts a track only with
+``min_birth_keypoints`` confident keypoints and if it is not roughly the same body as one
+already tracked in this frame.
+
+Ids are given on first sight, so a person's first frame is returned with an id (a lift
+seen from its first frame needs it). Flicker from false detections is contained instead by
+retiring young tracks after ``young_max_age_s`` unseen (keep it above the frame interval).
+Ids come from one counter per process, so a restarted tracker never reuses one.
+
+Without appearance features, a person leaving at the frame edge and another entering at
+the same spot within ``max_age_s`` inherit the first one's id.
 """
 
 from __future__ import annotations
@@ -140,11 +144,9 @@ class Tracker:
             if len(dets) == 0 or not candidates:
                 continue
             tracks = [self._tracks[k] for k in candidates]
-            cost, moved = self._cost(tracks, poses, visible, scales, dets, t)
+            cost, unmatched, moved = self._cost(tracks, poses, visible, scales, dets, t)
             used = set()
-            for r, c in assign(cost):
-                if cost[r, c] >= _BIG:
-                    continue
+            for r, c in match(cost, unmatched):
                 j = int(dets[c])
                 sized = bool(visible[j].sum() >= self.min_sized_keypoints)
                 self._absorb(tracks[r], poses, j, t, moved[r, c], float(scales[j]), sized)
@@ -181,10 +183,11 @@ class Tracker:
         scales: FloatArray,
         dets: npt.NDArray[np.intp],
         t: float,
-    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-        """(tracks, dets) matching cost, ``_BIG`` where a gate refuses the pair, and the
-        (tracks, dets, 2) anchor shift since each track was last seen (NaN where no keypoint
-        is shared: a box-only shift is too rough to learn a velocity from)."""
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+        """(tracks, dets) matching cost (``_BIG`` where a gate refuses the pair), each
+        track's cost of staying unmatched, and the (tracks, dets, 2) anchor shift since each
+        track was last seen (NaN where no keypoint is shared: a box-only shift is too rough
+        to learn a velocity from)."""
         dt = np.array([max(0.0, min(t - tr.last_seen, self.max_age_s)) for tr in tracks])
         shift = np.stack([tr.velocity for tr in tracks]) * dt[:, None]
         t_xy = np.stack([tr.xy for tr in tracks]) + shift[:, None, :]
@@ -210,8 +213,9 @@ class Tracker:
         cost = dist + (1.0 - oks) + log_scale
         gate = self.gate + self.gate_growth_per_s * dt
         refused = (dist > gate[:, None]) | (log_scale > self.max_log_scale)
-        moved = displacement + shift[:, None, :]
-        return np.where(refused, _BIG, cost), np.where(n_both[..., None] > 0, moved, np.nan)
+        moved = np.where(n_both[..., None] > 0, displacement + shift[:, None, :], np.nan)
+        worst = gate + 1.0 + self.max_log_scale  # the dearest pair the gates let through
+        return np.where(refused, _BIG, cost), worst, moved
 
     def _absorb(
         self,
@@ -346,6 +350,22 @@ def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
     area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
     return np.asarray(inter / (area_a[:, None] + area_b[None, :] - inter + 1e-6))
+
+
+def match(cost: np.ndarray, unmatched: np.ndarray) -> list[tuple[int, int]]:
+    """Least-cost (row, col) pairs where leaving row i unmatched costs ``unmatched[i]``.
+
+    A plain optimal assignment prefers two plausible pairs to one near-certain pair, so a
+    lost track far off could take a person's detection just to let that person's track pair
+    with a stranger; pricing "no match" keeps that option open. ``_BIG`` marks refused pairs.
+    """
+    n, m = cost.shape
+    if n == 0 or m == 0:
+        return []
+    dummy = np.full((n, n), _BIG)
+    np.fill_diagonal(dummy, unmatched)
+    pairs = assign(np.concatenate([cost, dummy], axis=1))
+    return [(r, c) for r, c in pairs if c < m and cost[r, c] < _BIG]
 
 
 def assign(cost: np.ndarray) -> list[tuple[int, int]]:

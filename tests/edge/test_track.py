@@ -12,7 +12,7 @@ import pytest
 from edge.keypoints import KP
 from edge.poses import UNTRACKED, Poses
 from edge.synth import random_scenario, synth_stream
-from edge.track import Tracker, assign
+from edge.track import Tracker, assign, match
 
 FPS = 30.0
 
@@ -324,25 +324,43 @@ def test_busy_synthetic_scenes_keep_every_id(seed: int) -> None:
     assert _id_errors(seed) == (0, 0)
 
 
+def test_a_lost_track_cannot_take_a_person_to_let_their_track_pair_with_a_stranger() -> None:
+    """Seen on a real clip: an optimal assignment gave the lifter's detection to a lost
+    background track so that the lifter's track could pair with a small newcomer."""
+    tracker = Tracker()
+    for i in range(5):
+        seen = tracker.update(frame([skeleton(600, 400, 340), skeleton(760, 400, 400)]), i / 10)
+    lifter, background = (int(v) for v in seen.track_ids)
+    tracker.update(frame([skeleton(600, 400, 340)]), 0.5)
+    out = tracker.update(frame([skeleton(600, 400, 340), skeleton(660, 400, 150)]), 0.9)
+    assert out.track_ids[0] == lifter
+    assert out.track_ids[1] not in (lifter, background, UNTRACKED)
+
+
+def test_match_leaves_a_dear_track_unmatched_rather_than_break_a_sure_pair() -> None:
+    refused = 1e6
+    cost = np.array([[0.1, 2.4], [2.5, refused]])
+    assert match(cost, np.array([3.0, 3.0])) == [(0, 0)]
+    assert sorted(match(cost, np.array([5.0, 5.0]))) == [(0, 1), (1, 0)]  # both plausible
+    assert match(np.array([[refused]]), np.array([3.0])) == []
+    assert match(np.zeros((0, 3)), np.zeros(0)) == []
+
+
 @pytest.mark.parametrize("shape", [(1, 1), (3, 3), (2, 5), (5, 2), (4, 4)])
 def test_assign_finds_the_minimum_cost_matching(shape: tuple[int, int]) -> None:
     rng = np.random.default_rng(sum(shape))
+    n, m = shape
     for _ in range(20):
         cost = rng.uniform(0, 10, shape)
         pairs = assign(cost)
-        n, m = shape
         assert len(pairs) == min(n, m)
         assert len({r for r, _ in pairs}) == len({c for _, c in pairs}) == len(pairs)
         if n <= m:
-            best = min(
-                sum(cost[r, c] for r, c in enumerate(p))
-                for p in itertools.permutations(range(m), n)
-            )
+            options = itertools.permutations(range(m), n)
+            best = min(sum(cost[r, c] for r, c in enumerate(p)) for p in options)
         else:
-            best = min(
-                sum(cost[r, c] for c, r in enumerate(p))
-                for p in itertools.permutations(range(n), m)
-            )
+            options = itertools.permutations(range(n), m)
+            best = min(sum(cost[r, c] for c, r in enumerate(p)) for p in options)
         assert sum(cost[r, c] for r, c in pairs) == pytest.approx(best)
 
 
