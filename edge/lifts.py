@@ -44,6 +44,23 @@ class LiftConfig:
     knee_ratio: float = 0.31
     """Standing knee over shoulder-to-ankle height (anthropometric), used when knees were not
     seen while upright; knee heights are measured in standing-knee units."""
+    shin_floor: float = 0.65
+    """Hands at most this far up the shin (ankle 0, knee 1, same frame) are at floor level:
+    mid-shin and below. Real barbell pulls bottom out at 0.0-0.6 (wrists above the bar);
+    bends to the upper shin sit at 0.8-1.0."""
+    shin_floor_exit: float = 0.75
+    """Hands above this shin fraction leave floor level; the gap absorbs keypoint jitter."""
+    shoulder_span: float = 0.3
+    """Shoulder-to-shoulder over shoulder-to-ankle height (anthropometric)."""
+    min_side: float = 0.5
+    """Caps the depth correction near front and back views, where it is ill-conditioned."""
+    hands_apart: float = 0.5
+    """Wrists further apart than this (shin units) are a one-handed reach: use the lower."""
+    min_shin: float = 0.3
+    """Knee-above-ankle heights under this (standing-knee units) are too short to divide by."""
+    kneel_shin: float = 0.3
+    """A knee less than this (standing-knee units) above its own ankle: the shin is on the
+    floor. Real lifts keep it above 0.35 even with shins tilted forward."""
     kneel_level: float = 0.35
     """A knee lower than this (standing-knee units) is on the floor: kneeling, not lifting."""
     kneel_share: float = 0.5
@@ -111,10 +128,11 @@ class _Track:
     """Small bounded state of one track: recent samples, reference window, cycle phase."""
 
     samples: deque[_Sample] = field(default_factory=deque)
-    ref: deque[tuple[float, float, float, float]] = field(
+    ref: deque[tuple[float, float, float, float, float, float]] = field(
         default_factory=deque
-    )  # t, ankle, h, knee
-    ankles: deque[tuple[float, float]] = field(default_factory=deque)  # t, ankle_y
+    )  # t, ankle, h, knee, shoulders' left-minus-right x and y
+    ref_lateral: tuple[float, float] | None = None
+    ankles: deque[tuple[float, float, float]] = field(default_factory=deque)  # t, low y, mid x
     ref_ankle: float = math.nan
     ref_height: float = math.nan
     ref_knee: float = math.nan
@@ -122,6 +140,7 @@ class _Track:
     floor_frames: int = 0
     ref_t: float = -math.inf
     raw_h: deque[float] = field(default_factory=deque)
+    raw_shin: deque[float] = field(default_factory=deque)
     phase: _Phase = _Phase.IDLE
     armed: bool = False
     last_stand_t: float = math.nan
@@ -174,6 +193,7 @@ class LiftDetector:
         if t - tr.last_t > cfg.max_gap_s:
             _reset(tr)
             tr.raw_h.clear()
+            tr.raw_shin.clear()
         tr.last_t = t
         had_reference = tr.ref_t > -math.inf
         kp = _Body(xy, scores, cfg.min_score)
@@ -199,10 +219,12 @@ class LiftDetector:
         heights = self._hand_height(tr, t, kp)
         if heights is None:
             return None
-        h, hk, knee_k = heights
+        h, hk, knee_k, shin, kneeling = heights
         hs = _smooth(tr.raw_h, h, cfg.smooth_frames)
+        shin_s = _smooth(tr.raw_shin, shin, cfg.smooth_frames) if shin == shin else math.nan
         below_knee = math.isnan(knee_k) or hk < knee_k - cfg.below_knee_margin
-        at_floor = hs < cfg.floor_enter and below_knee
+        below_mid_shin = math.isnan(shin_s) or shin_s <= cfg.shin_floor
+        at_floor = hs < cfg.floor_enter and below_knee and below_mid_shin
         standing = hs >= cfg.stand_level and sample.upright
 
         if tr.phase is _Phase.IDLE:
@@ -221,12 +243,12 @@ class LiftDetector:
                 tr.floor_t0 = t
         if tr.phase is _Phase.FLOOR:
             tr.floor_frames += 1
-            tr.kneel_frames += knee_k < cfg.kneel_level
+            tr.kneel_frames += kneeling or knee_k < cfg.kneel_level
             if hs < tr.bottom_h:
                 tr.bottom_h, tr.bottom_t = hs, t
             if t - tr.floor_t0 > cfg.max_floor_s:
                 _reset(tr)
-            elif hs > cfg.floor_exit:
+            elif hs > cfg.floor_exit or shin_s > cfg.shin_floor_exit:
                 if t - tr.floor_t0 >= cfg.min_floor_s:
                     tr.phase = _Phase.RISE
                 else:
@@ -251,11 +273,11 @@ class LiftDetector:
         cfg = self.config
         sh, hip, ank = kp.mid_y(_SHOULDERS), kp.mid_y(_HIPS), kp.low_y(_ANKLES)
         if ank is not None:
-            tr.ankles.append((t, ank))
+            tr.ankles.append((t, ank, kp.mid_x(_ANKLES)))  # type: ignore[arg-type]
         while tr.ankles and t - tr.ankles[0][0] > cfg.ankle_window_s:
             tr.ankles.popleft()
         if ank is None and tr.ankles:
-            ank = sorted(a for _, a in tr.ankles)[len(tr.ankles) // 2]
+            ank = _median([a[1] for a in tr.ankles])
         if sh is None or hip is None or ank is None:
             return False
         trunk = hip - sh
@@ -269,7 +291,8 @@ class LiftDetector:
         if math.degrees(math.atan2(abs(dx), trunk)) > cfg.upright_max_trunk_deg:
             return False
         knee = kp.low_y(_KNEES)
-        tr.ref.append((t, ank, ank - sh, math.nan if knee is None else ank - knee))
+        lat = kp.lateral(_SHOULDERS)
+        tr.ref.append((t, ank, ank - sh, math.nan if knee is None else ank - knee, *lat))
         while tr.ref and t - tr.ref[0][0] > cfg.reference_s:
             tr.ref.popleft()
         if len(tr.ref) >= cfg.reference_min_samples:
@@ -277,26 +300,86 @@ class LiftDetector:
             tr.ref_height = float(np.median([r[2] for r in tr.ref]))
             knees = [r[3] for r in tr.ref if r[3] == r[3]]
             tr.ref_knee = float(np.median(knees)) if knees else cfg.knee_ratio * tr.ref_height
+            lats = [(r[4], r[5]) for r in tr.ref if r[4] == r[4]]
+            tr.ref_lateral = (
+                (_median([a for a, _ in lats]), _median([b for _, b in lats])) if lats else None
+            )
             tr.ref_t = t
         return True
 
-    def _hand_height(self, tr: _Track, t: float, kp: _Body) -> tuple[float, float, float] | None:
-        """Lowest hand in body units and in standing-knee units, lowest knee in knee units."""
+    def _hand_height(
+        self, tr: _Track, t: float, kp: _Body
+    ) -> tuple[float, float, float, float, bool] | None:
+        """Lowest hand in body units and in standing-knee units, lowest knee in knee units,
+        the hand's height up the shin of this frame, and whether a shin lies on the floor."""
         cfg = self.config
         if t - tr.ref_t > cfg.reference_max_age_s or not tr.ref_height > 0:
             return None
         forearm = cfg.forearm_ratio * tr.ref_height
-        hand_y = None
-        for shoulder, elbow, wrist in _ARMS:
-            y = kp.wrist_y(shoulder, elbow, wrist, forearm)
-            if y is not None and (hand_y is None or y > hand_y):
-                hand_y = y
-        if hand_y is None:
+        seen = [xy for xy in (kp.wrist_xy(*arm, forearm) for arm in _ARMS) if xy is not None]
+        if not seen:
             return None
+        hand_y = max(y for _, y in seen)
         knee_y = kp.low_y(_KNEES)
         knee_k = math.nan if knee_y is None else (tr.ref_ankle - knee_y) / tr.ref_knee
         hand = tr.ref_ankle - hand_y
-        return hand / tr.ref_height, hand / tr.ref_knee, knee_k
+        shin, kneeling = self._shin(tr, kp, seen)
+        return hand / tr.ref_height, hand / tr.ref_knee, knee_k, shin, kneeling
+
+    def _shin(self, tr: _Track, kp: _Body, hands: list[tuple[float, float]]) -> tuple[float, bool]:
+        """Hand height over this frame's knee-above-ankle height, and whether a shin is flat.
+
+        Knee and ankle of the same frame sit near the hands' depth, so a high or tilted camera
+        shifts them together and distorts the ratio less than body units from the standing
+        frames; midpoints of the left and right points cancel the side-to-side depth that
+        puts the near hand lower than the far one. Hands far apart (one-handed) use the lower.
+        A leg whose knee is barely above its own ankle has its shin on the floor
+        (kneeling), whatever the view: the knee is compared with the ankle at its own depth.
+        """
+        cfg = self.config
+        knees = [kp.y[k] for k in _KNEES if kp.ok[k]]
+        ankles = [kp.y[k] for k in _ANKLES if kp.ok[k]]
+        if ankles:
+            ankle = sum(ankles) / len(ankles)
+            ankle_x = kp.mid_x(_ANKLES)
+        elif tr.ankles:
+            ankle = _median([a[1] for a in tr.ankles])
+            ankle_x = _median([a[2] for a in tr.ankles])
+        else:
+            return math.nan, False
+        kneeling = any(
+            kp.ok[k] and kp.ok[a] and kp.y[a] - kp.y[k] < cfg.kneel_shin * tr.ref_knee
+            for k, a in zip(_KNEES, _ANKLES, strict=True)
+        )
+        rise = ankle - sum(knees) / len(knees) if knees else 0.0
+        if rise < cfg.min_shin * tr.ref_knee:
+            return math.nan, kneeling
+        hand_x, hand_y = max(hands, key=lambda xy: xy[1])
+        b = tr.ref_lateral[1] if tr.ref_lateral is not None else 0.0
+        if len(hands) == 2 and abs(hands[0][1] - hands[1][1] - b) < cfg.hands_apart * rise:
+            hand_x = (hands[0][0] + hands[1][0]) / 2
+            hand_y = (hands[0][1] + hands[1][1]) / 2
+        lift = ankle - hand_y
+        if tr.ref_lateral is not None and ankle_x is not None:
+            lift += self._depth_drop(tr, hand_x - ankle_x)
+        return lift / rise, kneeling
+
+    def _depth_drop(self, tr: _Track, dx: float) -> float:
+        """How far (px) a pitched camera drew the hands down for being nearer to it.
+
+        The standing shoulders give the floor's lateral axis in the image, (a, b) per
+        shoulder span w: a = w cos(yaw), b = w sin(yaw) sin(pitch), and the standing height
+        is foreshortened by cos(pitch), which fixes w. A point ahead of the feet by d shifts
+        d sin(yaw) across the image and d cos(yaw) sin(pitch) down, so the hands' sideways
+        offset dx from the ankles tells how far down depth moved them: dx a b / (w^2 - a^2).
+        Near front and back views sin(yaw) -> 0 and the estimate is capped.
+        """
+        cfg = self.config
+        a, b = tr.ref_lateral  # type: ignore[misc]
+        k = (cfg.shoulder_span * tr.ref_height) ** 2
+        s = a * a + b * b + k
+        w2 = (s + math.sqrt(max(s * s - 4 * k * a * a, 0.0))) / 2
+        return -dx * a * b / max(w2 - a * a, cfg.min_side**2 * w2)
 
     def _same_person(self, tr: _Track, t: float) -> bool:
         """The one who stands up is as tall as the one who bent down, or the tracker swapped."""
@@ -368,6 +451,10 @@ def _smooth(values: deque[float], value: float, n: int) -> float:
     return sorted(values)[len(values) // 2]
 
 
+def _median(values: list[float]) -> float:
+    return sorted(values)[len(values) // 2]
+
+
 def _rate(samples: list[_Sample]) -> float:
     span = samples[-1].t - samples[0].t if len(samples) > 1 else 0.0
     return (len(samples) - 1) / span if span > 0 else 1.0
@@ -423,10 +510,19 @@ class _Body:
         vals = [self.y[k] for k in pair if self.ok[k]]
         return max(vals) if vals else None
 
-    def wrist_y(self, shoulder: KP, elbow: KP, wrist: KP, forearm: float) -> float | None:
+    def lateral(self, pair: tuple[KP, KP]) -> tuple[float, float]:
+        """Image vector from the right point of a pair to the left one, or NaNs."""
+        left, right = pair
+        if not (self.ok[left] and self.ok[right]):
+            return math.nan, math.nan
+        return self.x[left] - self.x[right], self.y[left] - self.y[right]
+
+    def wrist_xy(
+        self, shoulder: KP, elbow: KP, wrist: KP, forearm: float
+    ) -> tuple[float, float] | None:
         """The wrist, or the elbow extended by a forearm along the best direction known."""
         if self.ok[wrist]:
-            return self.y[wrist]
+            return self.x[wrist], self.y[wrist]
         if not self.ok[elbow]:
             return None
         if self.raw[wrist]:
@@ -438,4 +534,4 @@ class _Body:
         norm = math.hypot(dx, dy)
         if norm < 1e-6:
             return None
-        return self.y[elbow] + dy / norm * forearm
+        return self.x[elbow] + dx / norm * forearm, self.y[elbow] + dy / norm * forearm
