@@ -128,9 +128,9 @@ class Tracker:
 
         visible = poses.scores >= self.min_keypoint_score
         scales = _scales(_body_boxes(poses, self.min_keypoint_score))
-        strict, loose = _same_body(poses, visible, scales)
         # too few keypoints to say where the body is: a box alone can drag a track away
-        ignored = _copies(poses.person_scores, strict) | (visible.sum(axis=1) < 3)
+        copies = _copies(poses.person_scores, _same_body(poses, visible, scales))
+        ignored = copies | (visible.sum(axis=1) < 3)
         strong = (poses.person_scores >= self.min_birth_score) & ~ignored
         weak = ~strong & ~ignored
         free_tracks = list(range(len(self._tracks)))
@@ -156,8 +156,9 @@ class Tracker:
 
         taken = [int(j) for j in np.flatnonzero(ids != UNTRACKED)]
         born = strong & (ids == UNTRACKED) & (visible.sum(axis=1) >= self.min_birth_keypoints)
+        near = _same_body(poses, visible, scales, loose=True) if born.any() else None
         for j in np.flatnonzero(born)[np.argsort(-poses.person_scores[born], kind="stable")]:
-            if taken and loose[j, taken].any():
+            if near is not None and taken and near[j, taken].any():
                 continue
             sized = bool(visible[j].sum() >= self.min_sized_keypoints)
             ids[j] = self._birth(poses, int(j), t, float(scales[j]), sized).id
@@ -261,37 +262,35 @@ class Tracker:
 
 
 def _same_body(
-    poses: Poses, visible: npt.NDArray[np.bool_], scales: FloatArray
-) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
-    """(n, n) "same body" tests between one frame's detections, strict and loose.
+    poses: Poses, visible: npt.NDArray[np.bool_], scales: FloatArray, loose: bool = False
+) -> npt.NDArray[np.bool_]:
+    """(n, n): which detections of one frame are the same body.
 
     Strict: keypoints agree within 5 % of the person scale (box overlap decides only when
     fewer than 3 keypoints are visible in both), so two people crossing are never merged.
     Loose: within 10 %, or boxes overlapping by IoU > 0.7.
     """
     n = len(poses)
+    none = np.zeros((n, n), bool)
     if n < 2:
-        return np.zeros((n, n), bool), np.zeros((n, n), bool)
+        return none
     centres = _centres(poses.boxes)
     pair_scale = (scales[:, None] + scales[None, :]) / 2
-    apart = ((centres[:, None] - centres[None, :]) ** 2).sum(axis=2) > pair_scale**2
-    if apart.sum() == n * (n - 1):  # the usual frame: nobody near anybody, nothing to merge
-        return np.zeros((n, n), bool), np.zeros((n, n), bool)
+    far = ((centres[:, None] - centres[None, :]) ** 2).sum(axis=2) > pair_scale**2
+    if not loose and far.sum() == n * (n - 1):  # the usual frame: nobody on top of anybody
+        return none
     both = visible[:, None, :] & visible[None, :, :]
     count = both.sum(axis=2)
     sq = ((poses.xy[:, None] - poses.xy[None, :]) ** 2).sum(axis=3)
-    pair_scale = pair_scale[..., None]
+    sigma = (0.1 if loose else 0.05) * pair_scale[..., None]
+    oks = (np.exp(-sq / (2 * sigma**2)) * both).sum(axis=2) / np.maximum(count, 1)
     iou = iou_matrix(poses.boxes, poses.boxes)
-
-    def agree(sigma: float) -> np.ndarray:
-        oks = (np.exp(-sq / (2 * (sigma * pair_scale) ** 2)) * both).sum(axis=2)
-        return np.asarray(oks / np.maximum(count, 1) > 0.5)
-
-    strict = np.where(count >= 3, agree(0.05), iou > 0.9)
-    loose = np.where(count >= 3, agree(0.1), iou > 0.7) | (iou > 0.7)
-    np.fill_diagonal(strict, False)
-    np.fill_diagonal(loose, False)
-    return strict, loose
+    max_iou = 0.7 if loose else 0.9
+    same = np.where(count >= 3, oks > 0.5, iou > max_iou)
+    if loose:
+        same |= iou > max_iou
+    np.fill_diagonal(same, False)
+    return np.asarray(same)
 
 
 def _copies(person_scores: FloatArray, same: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
