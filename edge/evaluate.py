@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edge.analysis import LiftAnalyzer
+from edge.analysis import LiftAnalyzer, SamplerConfig
 from edge.lifts import LiftConfig
 from edge.pose.base import Image
 from edge.poses import Poses
@@ -74,9 +74,10 @@ def lifts_with_postures(
     lift_config: LiftConfig | None = None,
     posture_config: PostureConfig = DEFAULT_CONFIG,
     contour: BackContour | None = None,
+    sampler_config: SamplerConfig | None = None,
 ) -> list[tuple[Lift, Posture]]:
     """`LiftAnalyzer` over one stream: the same code path as the live agent."""
-    analyzer = LiftAnalyzer(lift_config, posture_config, contour)
+    analyzer = LiftAnalyzer(lift_config, posture_config, contour, sampler_config)
     judged = []
     for t, poses, image in frames:
         judged.extend(analyzer.update(t, poses, image))
@@ -289,6 +290,7 @@ def evaluate(
     lift_config: LiftConfig | None = None,
     posture_config: PostureConfig = DEFAULT_CONFIG,
     silhouette: bool = True,
+    sampler_config: SamplerConfig | None = None,
     progress: bool = True,
 ) -> EvalReport:
     """Run every labelled clip (cached poses when ``poses_dir`` has them) and score it.
@@ -315,7 +317,9 @@ def evaluate(
                 frames = poses_from_clip(path, fps, model, refine, threads)
                 if silhouette and contour is None:
                     contour = BackContour(threads)
-            pairs = lifts_with_postures(frames, lift_config, posture_config, contour)
+            pairs = lifts_with_postures(
+                frames, lift_config, posture_config, contour, sampler_config
+            )
         except Exception as exc:  # one broken clip must not hide the others' figures
             results.append(ClipResult(label, [], error=f"{type(exc).__name__}: {exc}"))
             continue

@@ -4,10 +4,18 @@ Trunk angle, knee angle and hip height tell a stoop from a squat, not a flat bac
 flexed one: the hip hinge this product teaches *is* a stoop with a neutral spine. So the
 rounded evidence here comes only from cues that change when the spine itself bends:
 
-- ``neck_drop``: the head (ear, else nose) falls below the hip→shoulder line extended,
-  as the upper back flexes, measured against the same angle while standing;
-- ``chord_ratio``: a curved spine is shorter hip-to-shoulder than a straight one;
-- ``back_curvature``: a silhouette measure of the back, when one is available.
+- ``back_curvature``: the silhouette of the back (`edge.silhouette`), when frames were
+  there to measure it. It decides: its thresholds are degrees of spinal flexion turned into
+  curvature by geometry (see `PostureConfig`), and ``spine_flexion_deg`` reports the
+  estimate. Oblique views widen the outline with the flank, so there it can only clear a
+  back; the keypoint cues add a dropped head and nothing else;
+- without it, ``neck_drop``: the head (ear, else nose) falls below the hip→shoulder line
+  extended, as the upper back flexes, measured against the same angle while standing; and
+  ``chord_ratio``: a curved spine is shorter hip-to-shoulder than a straight one.
+
+On the 19 labelled side/oblique real lifts the keypoint cues alone reach 0.50 balanced
+accuracy (every real lifter raises the head at the bottom); the outline gives 1.00 on the
+14 it scores, with 5 abstentions, but the margin is ~2° of flexion (see the commit log).
 
 Trunk flexion, hip and knee angles and hip travel are reported (and REBA's trunk band) so
 a safety professional can see why, but they do not decide the label.
@@ -76,15 +84,32 @@ class PostureConfig:
     chord_weight: float = 0.3
     """Chord shortening is small next to keypoint noise and foreshortening mimics it: it only
     tips close calls."""
-    curvature_neutral: float = 0.08
-    """Silhouette back curvature (sagitta over chord) where the classes meet."""
-    curvature_scale: float = 0.03
-    """Curvature per unit of evidence."""
-    curvature_weight: float = 1.0
-    """A measured back outline is as direct as the head cue, so it counts fully."""
+    curvature_flat: float = 0.022
+    """Silhouette curvature (see `edge.silhouette.BackShape`) of a flat back: the outline
+    still bows ~2 % of trunk length backwards (thoracic kyphosis, shoulder blades, the
+    buttocks at the lower end). Median over upright side-view frames of all 31 real clips,
+    posture labels unused (0.022; single frames are noisy because hanging arms cross the
+    outline), and the same as the median at the bottom of the neutral side-view lifts."""
+    curvature_per_deg: float = 0.00168
+    """Added curvature per degree of spinal flexion: a flexion spread evenly over the spine
+    between the lumbosacral and cervicothoracic junctions (0.15–0.85 of hip→shoulder; pelvis
+    and shoulder girdle stay rigid), measured the way `back_shape` does (stations 0.1–0.9,
+    chord through three end stations): 10° → 0.017, 20° → 0.034, 30° → 0.050."""
+    curvature_boundary_deg: float = 10.0
+    """Flexion where hinge and rounded are equally likely: half-way between a neutral spine
+    (0°) and the 20° of flexion beyond neutral that we call rounded (about a third of the
+    lumbar range, where lifting guidance stops calling a back neutral)."""
+    curvature_scale: float = 0.003
+    """Curvature per unit of log-odds: σ²/Δ for two classes 0.034 apart (0° vs 20°) with the
+    ~0.01 frame-to-frame scatter of the measure on one held back."""
+    oblique_curvature_rounded: bool = False
+    """In oblique views the flank widens the outline (neutral backs seen at ~35° yaw measure
+    0.06–0.10), so a high curvature there does not mean rounding; a low one still bounds it.
+    Off: oblique views use the silhouette only as evidence of a flat back, else abstain."""
     uncertain_z: float = 1.0
-    """Head drop closer to the boundary than this many standard errors (from the frames'
-    own spread) is too close to call: abstaining costs coverage, a coin flip costs trust."""
+    """Head drop (or silhouette curvature) closer to the boundary than this many standard
+    errors (from the frames' own spread) is too close to call: abstaining costs coverage, a
+    coin flip costs trust."""
     head_up_cap: float = 1.5
     """A raised head is weak evidence of a flat back: lifters look forward with a rounded
     thoracic spine too (all three rounded real clips do), so it is worth at most this much
@@ -95,6 +120,11 @@ class PostureConfig:
     """Oblique views foreshorten the sagittal plane: confidence is scaled down by this."""
     reba_bands_deg: tuple[float, float, float] = (5.0, 20.0, 60.0)
     """REBA trunk score: ≤5° → 1, ≤20° → 2, ≤60° → 3, beyond → 4 (flexion only)."""
+
+    @property
+    def curvature_neutral(self) -> float:
+        """Silhouette curvature where hinge and rounded are equally likely (~0.039)."""
+        return self.curvature_flat + self.curvature_per_deg * self.curvature_boundary_deg
 
 
 DEFAULT_CONFIG = PostureConfig()
@@ -123,19 +153,34 @@ def reba_trunk_score(flexion_deg: float, bands: tuple[float, float, float] = (5,
 
 
 def judge(
-    lift: Lift, back_curvature: float | None = None, config: PostureConfig = DEFAULT_CONFIG
+    lift: Lift,
+    back_curvature: float | None = None,
+    config: PostureConfig = DEFAULT_CONFIG,
+    back_curvature_se: float | None = None,
 ) -> Posture:
-    """Hinge, rounded or unscorable for one lift (see the module docstring for why)."""
+    """Hinge, rounded or unscorable for one lift (see the module docstring for why).
+
+    ``back_curvature`` is the silhouette measure summarised over the lift's low phase and
+    ``back_curvature_se`` its standard error; with it the outline decides and the keypoint
+    cues only add a dropped head.
+    """
     c = config
     standing = lift.standing if len(lift.standing) else lift.series.window(lift.start, lift.start)
     view, width = estimate_view(standing, c)
     side = _visible_side(lift.series)
     bottom = _bottom_phase(lift, c)
+    curvature = (
+        back_curvature if back_curvature is not None and math.isfinite(back_curvature) else None
+    )
 
     features: dict[str, float | None] = {
         "duration_s": round(lift.duration, 3),
         "view_width": _r(width),
         "back_curvature": back_curvature,
+        "back_curvature_se": back_curvature_se,
+        "spine_flexion_deg": None
+        if curvature is None
+        else _r((curvature - c.curvature_flat) / c.curvature_per_deg),
     }
     reason = _visibility_problem(bottom, standing, side, view, c)
     geo = _bottom_geometry(lift, standing, bottom, side, view, width, c)
@@ -143,13 +188,28 @@ def judge(
     flex = geo.get("trunk_flexion_deg", math.nan)
     reba = reba_trunk_score(flex, c.reba_bands_deg) if math.isfinite(flex) else None
 
-    evidence = _rounded_evidence(geo, back_curvature, c)
-    if view == "front":
-        reason = "front view"
-    elif reason is None and evidence is None:
-        reason = "head hidden"
-    elif reason is None and back_curvature is None and _too_close_to_call(geo, c):
-        reason = "uncertain"
+    if curvature is not None:
+        evidence: float | None = _silhouette_evidence(geo, curvature, c)
+        outline = _curvature_term(curvature, c)
+        if view == "front":
+            reason = "front view"
+        elif (
+            reason is None
+            and view == "oblique"
+            and outline > 0
+            and not (c.oblique_curvature_rounded)
+        ):
+            reason = "oblique outline"
+        elif reason is None and _curvature_too_close(curvature, back_curvature_se, c):
+            reason = "uncertain"
+    else:
+        evidence = _keypoint_evidence(geo, c)
+        if view == "front":
+            reason = "front view"
+        elif reason is None and evidence is None:
+            reason = "head hidden"
+        elif reason is None and _too_close_to_call(geo, c):
+            reason = "uncertain"
     if reason is not None or evidence is None:
         return Posture("unscorable", 0.0, reason, view, features, reba)
     p_rounded = 1.0 / (1.0 + math.exp(-evidence))
@@ -201,28 +261,48 @@ def _too_close_to_call(geo: dict[str, float], c: PostureConfig) -> bool:
     return abs(geo["neck_drop"] - c.neck_neutral_deg) < c.uncertain_z * se
 
 
-def _rounded_evidence(
-    geo: dict[str, float], back_curvature: float | None, c: PostureConfig
-) -> float | None:
-    """Log-odds of a rounded back from the spine-shape cues; None without the head cue."""
+def _curvature_too_close(curvature: float, se: float | None, c: PostureConfig) -> bool:
+    """The outline's median sits within its own noise of the class boundary."""
+    if se is None or not math.isfinite(se):
+        return False
+    return abs(curvature - c.curvature_neutral) < c.uncertain_z * se
+
+
+def _head_term(geo: dict[str, float], c: PostureConfig) -> float | None:
     neck = geo.get("neck_drop", math.nan)
     if not math.isfinite(neck):
         return None
-    total = float(
-        np.clip((neck - c.neck_neutral_deg) / c.neck_scale_deg, -c.head_up_cap, c.cue_cap)
+    return float(np.clip((neck - c.neck_neutral_deg) / c.neck_scale_deg, -c.head_up_cap, c.cue_cap))
+
+
+def _curvature_term(curvature: float, c: PostureConfig) -> float:
+    return float(
+        np.clip((curvature - c.curvature_neutral) / c.curvature_scale, -c.cue_cap, c.cue_cap)
     )
+
+
+def _keypoint_evidence(geo: dict[str, float], c: PostureConfig) -> float | None:
+    """Log-odds of a rounded back from keypoints alone; None without the head cue."""
+    total = _head_term(geo, c)
+    if total is None:
+        return None
     chord = geo.get("chord_ratio", math.nan)
     if math.isfinite(chord):
         total += c.chord_weight * float(
             np.clip((c.chord_neutral - chord) / c.chord_scale, -c.cue_cap, c.cue_cap)
         )
-    if back_curvature is not None and math.isfinite(back_curvature):
-        total += c.curvature_weight * float(
-            np.clip(
-                (back_curvature - c.curvature_neutral) / c.curvature_scale, -c.cue_cap, c.cue_cap
-            )
-        )
     return total
+
+
+def _silhouette_evidence(geo: dict[str, float], curvature: float, c: PostureConfig) -> float:
+    """Log-odds of a rounded back when the outline was measured.
+
+    The outline measures the flexion the chord ratio only hints at, so the chord is left
+    out. A raised head counts for nothing: it comes from the neck (every real lifter looks
+    up at the bottom, rounded or not); a dropped head still adds thoracic evidence.
+    """
+    head = _head_term(geo, c)
+    return _curvature_term(curvature, c) + max(0.0, head if head is not None else 0.0)
 
 
 def _bottom_geometry(

@@ -129,3 +129,4 @@ def test_real_clip_through_the_real_pipeline(clips_dir: Path, model_dir: Path, t
     assert clip.error is None
     assert clip.label.lifts_min <= clip.detected <= clip.label.lifts_max
     assert all(lift.label != "rounded" for lift in clip.lifts)  # labelled neutral, side view
+    assert all(lift.back_curvature is not None for lift in clip.lifts)  # frames reached the mask

@@ -103,6 +103,65 @@ def test_silhouette_curvature_is_evidence() -> None:
     assert p.features["back_curvature"] == 0.25
 
 
+FLAT = PostureConfig().curvature_flat
+PER_DEG = PostureConfig().curvature_per_deg
+
+
+@pytest.mark.parametrize(
+    ("spine", "knee", "outline_deg", "expected"),
+    [
+        (5.0, 5.0, 0.0, "hinge"),  # stoop, trunk near horizontal, flat outline
+        (8.0, 110.0, 0.0, "hinge"),  # flat-back squat
+        (5.0, 5.0, 25.0, "rounded"),  # same legs and trunk angle, the outline bows 25°
+        (45.0, 100.0, 25.0, "rounded"),  # squat legs, rounded back
+    ],
+)
+def test_with_the_outline_the_spine_decides_not_trunk_or_knees(
+    spine: float, knee: float, outline_deg: float, expected: str
+) -> None:
+    curvature = FLAT + PER_DEG * outline_deg
+    posture = judge(_lift(spine, knee), curvature, back_curvature_se=0.002)
+    assert posture.label == expected, posture.features
+    assert posture.features["spine_flexion_deg"] == pytest.approx(outline_deg, abs=0.1)
+
+
+def test_a_raised_head_does_not_veto_a_bowed_outline() -> None:
+    """Real lifters look up at the bottom whatever their back does: only a drop counts."""
+    lift = _lift(8.0, 30.0)
+    assert judge(lift).features["neck_drop"] < 0
+    just_over = PostureConfig().curvature_neutral + 2 * PostureConfig().curvature_scale
+    assert judge(lift, just_over, back_curvature_se=0.001).label == "rounded"
+
+
+def test_an_outline_within_its_noise_of_the_boundary_abstains() -> None:
+    lift = _lift(8.0, 30.0)
+    mid = PostureConfig().curvature_neutral
+    assert judge(lift, mid + 0.003, back_curvature_se=0.006).reason == "uncertain"
+    assert judge(lift, mid + 0.003, back_curvature_se=0.001).label == "rounded"
+    assert judge(lift, mid - 0.003, back_curvature_se=0.001).label == "hinge"
+
+
+def test_oblique_outline_can_clear_a_back_but_not_condemn_it() -> None:
+    lift = _lift(8.0, 30.0, yaw=35.0)
+    low = judge(lift, FLAT, back_curvature_se=0.002)
+    assert (low.view, low.label) == ("oblique", "hinge")
+    high = judge(lift, FLAT + PER_DEG * 30, back_curvature_se=0.002)
+    assert (high.label, high.reason) == ("unscorable", "oblique outline")
+    trusting = PostureConfig(oblique_curvature_rounded=True)
+    assert judge(lift, FLAT + PER_DEG * 30, trusting, 0.002).label == "rounded"
+
+
+def test_front_view_abstains_even_with_an_outline() -> None:
+    posture = judge(_lift(50.0, 15.0, yaw=90.0), FLAT, back_curvature_se=0.002)
+    assert (posture.label, posture.reason) == ("unscorable", "front view")
+
+
+def test_boundary_sits_at_ten_degrees_of_flexion_beyond_a_flat_back() -> None:
+    c = PostureConfig()
+    assert c.curvature_neutral == pytest.approx(c.curvature_flat + 10 * c.curvature_per_deg)
+    assert 0.035 < c.curvature_neutral < 0.042
+
+
 def test_config_thresholds_are_used() -> None:
     lift = _lift(8.0, 30.0)
     strict = PostureConfig(neck_neutral_deg=-60.0, uncertain_z=0.0)

@@ -76,6 +76,40 @@ def test_curvature_does_not_depend_on_image_scale() -> None:
     assert small.curvature == pytest.approx(large.curvature, abs=0.008)
 
 
+def _flexed_trunk_mask(flexion_deg: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A side-view trunk whose spine flexes by ``flexion_deg`` spread evenly from 0.15 to 0.85
+    of hip→shoulder (pelvis and shoulder girdle rigid): the model behind PostureConfig."""
+    u = np.linspace(0.0, 1.0, 400)
+    bend = np.radians(flexion_deg) * np.clip((u - 0.15) / 0.7, 0.0, 1.0)
+    pts = np.cumsum(np.stack([np.cos(bend), -np.sin(bend)], axis=1), axis=0) * (u[1] - u[0])
+    chord = pts[-1] - pts[0]
+    rot = np.array([[chord[0], chord[1]], [-chord[1], chord[0]]]) / np.hypot(*chord) ** 2
+    back = (pts - pts[0]) @ rot.T * TRUNK  # hip at 0, shoulder at (TRUNK, 0), bulge to +e
+    back[:, 1] *= -1 if back[:, 1].mean() < 0 else 1
+    size = int(2.2 * TRUNK)
+    hip = np.array([0.6 * TRUNK, size / 2])
+    outline = [(-0.2 * TRUNK, 0.0), *map(tuple, back), (1.2 * TRUNK, 0.0)]
+    outline += [(1.2 * TRUNK, -THICKNESS), (-0.2 * TRUNK, -THICKNESS)]
+    n = np.array([0.0, -1.0])  # out of the back is up in the image
+    poly = np.array([hip + np.array([s, 0.0]) + e * n for s, e in outline])
+    mask = np.zeros((size, size), np.uint8)
+    cv2.fillPoly(mask, [np.round(poly * 16).astype(np.int32)], 255, cv2.LINE_AA, shift=4)
+    inside = 0.4 * THICKNESS * n
+    shoulder = hip + np.array([TRUNK, 0.0])
+    return ((mask / 255.0).astype(np.float32), (hip - inside).astype(np.float32),
+            (shoulder - inside).astype(np.float32), n.astype(np.float32))  # fmt: skip
+
+
+@pytest.mark.parametrize("flexion", [10.0, 20.0, 30.0])
+def test_spinal_flexion_reads_as_posture_config_assumes(flexion: float) -> None:
+    """The degrees-to-curvature rate the posture judge uses is what this measure gives."""
+    from edge.posture import PostureConfig
+
+    shape = back_shape(*_flexed_trunk_mask(flexion))
+    assert shape is not None
+    assert shape.curvature == pytest.approx(PostureConfig().curvature_per_deg * flexion, rel=0.15)
+
+
 def test_empty_or_tiny_masks_give_none() -> None:
     _, hip, shoulder, normal = _trunk_mask(0.05)
     assert back_shape(np.zeros((700, 700), np.float32), hip, shoulder, normal) is None
