@@ -25,11 +25,8 @@ from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
-from edge.track import Tracker
 
-from edge.analyze import frame_record
-from edge.pipeline import PosePipeline
-from edge.pose import create_estimator
+from edge.analyze import AnalyzeOptions, build_pipeline, frame_record
 from edge.source import open_source
 
 _Session = ort.InferenceSession
@@ -47,8 +44,17 @@ def _clip_path(name: str) -> Path:
 
 def pipeline_pass(args: argparse.Namespace, record: list | None = None) -> tuple[float, int, dict]:
     """One full analyze-equivalent pass; returns (seconds, frames, stage ms)."""
-    estimator = create_estimator(args.model, threads=args.threads, refine=args.refine)
-    pipeline = PosePipeline(estimator, Tracker())
+    pipeline = build_pipeline(
+        AnalyzeOptions(
+            clip=str(args.clip_path),
+            out=Path(os.devnull),
+            model=args.model,
+            refine=args.refine,
+            fps=args.fps,
+            threads=args.threads,
+            silhouette=not args.no_silhouette,
+        )
+    )
     original = _Session.run
     if record is not None:
 
@@ -92,6 +98,7 @@ def main() -> None:
     ap.add_argument("--fps", type=float, default=10.0)
     ap.add_argument("--model", default="movenet_multipose")
     ap.add_argument("--refine", default="movenet_lightning", help="'none' for whole-frame only")
+    ap.add_argument("--no-silhouette", action="store_true", help="keypoint-only posture")
     ap.add_argument("--repeat", type=int, default=3, help="passes of each kind; best is kept")
     ap.add_argument("--json", metavar="OUT", help="write the figures to this JSON file")
     args = ap.parse_args()

@@ -63,6 +63,7 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
         refine=None if args.refine in ("", "none") else args.refine,
         fps=args.fps,
         threads=args.threads,
+        silhouette=not args.no_silhouette,
         progress=not args.quiet,
     )
     analyze(opts)
@@ -136,6 +137,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("clip", help="video file, rtsp:// or http:// URL, or device (0, /dev/video0)")
     p.add_argument("--out", required=True, help="POSES.jsonl: one JSON line per analysed frame")
     p.add_argument("--render", metavar="OVERLAY.mp4", help="also write a skeleton overlay video")
+    p.add_argument(
+        "--no-silhouette",
+        action="store_true",
+        help="judge posture from keypoints only (skips the back-contour model at lift bottoms)",
+    )
     _add_model_options(p)
     p.set_defaults(func=_cmd_analyze)
 

@@ -1,4 +1,8 @@
-"""Frames in, tracked `Poses` out: the pose half of the edge pipeline, with stage timings."""
+"""Frames in, tracked `Poses` and judged lifts out: the edge pipeline, with stage timings.
+
+source → pose → track → lifts → posture. The caller owns the source and decides what
+happens to each result (JSON lines, an overlay video, MQTT events).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
+from edge.analysis import JudgedLift, LiftAnalyzer
 from edge.frames import Frame
 from edge.pose.base import PoseEstimator
 from edge.poses import Poses
@@ -31,17 +36,24 @@ class StageClock:
 class TrackedFrame:
     frame: Frame
     poses: Poses
+    lifts: list[JudgedLift] = field(default_factory=list)
 
 
 class PosePipeline:
-    """pose → track for each frame; the caller owns the source and what happens next."""
+    """pose → track (→ lifts → posture when an analyzer is given) for each frame."""
 
-    def __init__(self, estimator: PoseEstimator, tracker: Tracker | None = None) -> None:
+    def __init__(
+        self,
+        estimator: PoseEstimator,
+        tracker: Tracker | None = None,
+        analyzer: LiftAnalyzer | None = None,
+    ) -> None:
         self.estimator = estimator
         self.tracker = tracker or Tracker()
+        self.analyzer = analyzer
         self.clock = StageClock()
 
-    def process(self, frame: Frame) -> Poses:
+    def process(self, frame: Frame) -> TrackedFrame:
         t0 = time.perf_counter()
         poses = self.estimator(frame.image)
         t1 = time.perf_counter()
@@ -50,7 +62,17 @@ class PosePipeline:
         self.clock.add("pose", t1 - t0)
         self.clock.add("track", t2 - t1)
         self.clock.frames += 1
-        return tracked
+        if self.analyzer is None:
+            return TrackedFrame(frame, tracked)
+        for track_id in self.tracker.ended:
+            self.analyzer.end_track(track_id)
+        lifts = self.analyzer.update(frame.t, tracked, frame.image)
+        self.clock.add("lifts", time.perf_counter() - t2)
+        return TrackedFrame(frame, tracked, lifts)
+
+    def finish(self) -> list[JudgedLift]:
+        """End of stream: lifts the analyzer can still complete."""
+        return self.analyzer.flush() if self.analyzer is not None else []
 
     def run(self, frames: Iterable[Frame]) -> Iterator[TrackedFrame]:
         """Process a frame stream; time spent waiting for frames is booked as ``decode``."""
@@ -61,4 +83,4 @@ class PosePipeline:
             self.clock.add("decode", time.perf_counter() - t0)
             if frame is None:
                 return
-            yield TrackedFrame(frame, self.process(frame))
+            yield self.process(frame)

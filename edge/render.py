@@ -7,6 +7,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from edge.analysis import JudgedLift
 from edge.frames import Frame
 from edge.keypoints import SKELETON
 from edge.poses import Poses
@@ -54,7 +55,7 @@ def draw_poses(image: np.ndarray, poses: Poses, min_score: float = MIN_SCORE) ->
 
 def draw_caption(image: np.ndarray, lines: list[str], origin: tuple[int, int]) -> None:
     """Text with a dark backing so it reads on any scene (in place)."""
-    scale = max(0.5, image.shape[0] / 1200)
+    scale = max(0.6, image.shape[0] / 900)
     x, y = origin
     for line in lines:
         (w, h), _ = cv2.getTextSize(line, cv2.FONT_HERSHEY_SIMPLEX, scale, 2)
@@ -65,6 +66,25 @@ def draw_caption(image: np.ndarray, lines: list[str], origin: tuple[int, int]) -
         y += h + 10
 
 
+def lift_caption(judged: JudgedLift) -> list[str]:
+    """What a reviewer needs to see why a lift was judged the way it was."""
+    lift, p = judged.lift, judged.posture
+    f = p.features
+
+    def deg(key: str) -> str:
+        v = f.get(key)
+        return "-" if v is None else f"{v:.0f}"
+
+    head = f"#{lift.track_id} {p.label.upper()} {p.confidence:.2f}"
+    if p.reason:
+        head += f" ({p.reason})"
+    return [
+        head,
+        f"trunk {deg('trunk_flexion_deg')} hip {deg('hip_angle_deg')} knee {deg('knee_angle_deg')}"
+        f" REBA {p.reba_trunk or '-'} {p.view}",
+    ]
+
+
 class OverlayWriter:
     """Writes an MP4 at the analysis rate; opened lazily at the first frame's size."""
 
@@ -73,8 +93,14 @@ class OverlayWriter:
         self.fps = fps
         self._writer: cv2.VideoWriter | None = None
 
-    def write(self, frame: Frame, poses: Poses) -> np.ndarray:
+    def write(
+        self, frame: Frame, poses: Poses, captions: list[list[str]] | None = None
+    ) -> np.ndarray:
         image = draw_poses(frame.image, poses)
+        y = 30
+        for lines in captions or []:
+            draw_caption(image, lines, (10, y))
+            y += 40 * len(lines) + 10
         self.write_image(image)
         return image
 

@@ -44,6 +44,17 @@ def test_one_json_line_per_analysed_frame_with_tracked_persons(analysed: Path) -
     assert len(ids) == 1, f"the lifter should keep one track id, got {ids}"
 
 
+def test_the_lift_is_reported_after_the_frame_it_ended_at(analysed: Path) -> None:
+    lines = [json.loads(x) for x in (analysed / "poses.jsonl").read_text().splitlines()]
+    lifts = [(i, x["lift"]) for i, x in enumerate(lines) if "lift" in x]
+    assert len(lifts) == 1, "the clip holds one labelled floor-level lift"
+    i, lift = lifts[0]
+    assert lift["start"] <= lift["bottom"] < lift["end"]
+    assert lift["posture"] in ("hinge", "rounded", "unscorable")
+    assert 0.0 <= lift["confidence"] <= 1.0 and lift["view"] in ("side", "oblique", "front")
+    assert lines[i - 1]["t"] >= lift["end"] - 1e-3
+
+
 def test_overlay_video_has_a_frame_per_analysed_frame(analysed: Path) -> None:
     cap = cv2.VideoCapture(str(analysed / "overlay.mp4"))
     count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
