@@ -89,30 +89,33 @@ def poses_from_jsonl(path: Path) -> Iterator[tuple[float, Poses, None]]:
     """Frames of a POSES.jsonl written by ``liftwatch-edge analyze`` (no images)."""
     with path.open(encoding="utf-8") as f:
         for line in f:
-            if line.strip():
-                rec = json.loads(line)
+            rec = json.loads(line) if line.strip() else {}
+            if "persons" in rec:  # lift lines are skipped: lifts are found again here
                 yield float(rec["t"]), Poses.from_records(rec["persons"]), None
 
 
-def poses_from_clip(
+def judged_from_clip(
     path: Path,
+    analyzer: LiftAnalyzer,
     fps: float = 10.0,
     model: str = "movenet_multipose",
     refine: str | None = "movenet_lightning",
     threads: int = 1,
-) -> Iterator[tuple[float, Poses, Image]]:
-    """Frames of a video through the real pipeline: source → pose → track, with the image."""
+) -> list[tuple[Lift, Posture]]:
+    """A video through the real pipeline, exactly as ``analyze`` and the agent run it."""
     from edge.pipeline import PosePipeline
     from edge.pose import create_estimator
     from edge.source import open_source
 
-    source = open_source(str(path), fps, prefetch=True)
-    try:
-        pipeline = PosePipeline(create_estimator(model, threads=threads, refine=refine))
+    pipeline = PosePipeline(
+        create_estimator(model, threads=threads, refine=refine), analyzer=analyzer
+    )
+    judged = []
+    with open_source(str(path), fps, prefetch=True) as source:
         for item in pipeline.run(source):
-            yield item.frame.t, item.poses, item.frame.image
-    finally:
-        source.close()
+            judged.extend(item.lifts)
+    judged.extend(pipeline.finish())
+    return [(j.lift, j.posture) for j in judged]
 
 
 @dataclass(frozen=True, slots=True)
@@ -309,17 +312,17 @@ def evaluate(
         cached = _cached_poses(poses_dir, label.clip)
         try:
             if cached is not None:
-                frames: Frames = poses_from_jsonl(cached)
+                pairs = lifts_with_postures(
+                    poses_from_jsonl(cached), lift_config, posture_config, None, sampler_config
+                )
             else:
                 path = clips_dir / label.clip
                 if not path.is_file():
                     raise FileNotFoundError(f"no clip {path}")
-                frames = poses_from_clip(path, fps, model, refine, threads)
                 if silhouette and contour is None:
                     contour = BackContour(threads)
-            pairs = lifts_with_postures(
-                frames, lift_config, posture_config, contour, sampler_config
-            )
+                analyzer = LiftAnalyzer(lift_config, posture_config, contour, sampler_config)
+                pairs = judged_from_clip(path, analyzer, fps, model, refine, threads)
         except Exception as exc:  # one broken clip must not hide the others' figures
             results.append(ClipResult(label, [], error=f"{type(exc).__name__}: {exc}"))
             continue

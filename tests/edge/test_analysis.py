@@ -124,18 +124,16 @@ def test_same_lifter_rounded_and_neutral_through_the_real_models(
     clips_dir: Path, model_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The paired demo clips (one person, rounded then neutral): the outline tells them apart."""
-    from edge.evaluate import poses_from_clip
+    from edge.evaluate import judged_from_clip
     from edge.silhouette import BackContour
 
     monkeypatch.setenv("LIFTWATCH_MODEL_DIR", str(model_dir))
     contour = BackContour()
     judged = {}
     for name in ("deadlift-coach-bad009.mp4", "deadlift-coach-good015.mp4"):
-        analyzer = LiftAnalyzer(contour=contour)
-        lifts = [j for t, p, image in poses_from_clip(clips_dir / name)
-                 for j in analyzer.update(t, p, image)] + analyzer.flush()  # fmt: skip
+        lifts = judged_from_clip(clips_dir / name, LiftAnalyzer(contour=contour))
         assert len(lifts) == 1, name
-        judged[name] = lifts[0].posture
+        judged[name] = lifts[0][1]
     rounded, neutral = judged.values()
     assert neutral.label == "hinge"
     assert rounded.features["back_curvature"] > neutral.features["back_curvature"] + 0.01

@@ -130,3 +130,15 @@ def test_real_clip_through_the_real_pipeline(clips_dir: Path, model_dir: Path, t
     assert clip.label.lifts_min <= clip.detected <= clip.label.lifts_max
     assert all(lift.label != "rounded" for lift in clip.lifts)  # labelled neutral, side view
     assert all(lift.back_curvature is not None for lift in clip.lifts)  # frames reached the mask
+
+
+def test_cached_poses_skip_the_lift_lines_analyze_writes(tmp_path: Path) -> None:
+    from edge.evaluate import poses_from_jsonl
+
+    path = tmp_path / "clip.jsonl"
+    path.write_text(
+        '{"t":0.0,"frame":0,"wall":1.0,"persons":[]}\n'
+        '{"lift":{"track_id":1,"start":0.0,"bottom":0.5,"end":1.0,"posture":"hinge"}}\n'
+        '{"t":0.1,"frame":3,"wall":1.1,"persons":[]}\n'
+    )
+    assert [t for t, _, _ in poses_from_jsonl(path)] == [0.0, 0.1]
