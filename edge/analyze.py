@@ -181,7 +181,7 @@ def _expected_frames(source: Any, fps: float) -> int | None:
     return None
 
 
-def _progress(total: int | None, enabled: bool, name: str):  # type: ignore[no-untyped-def]
+def _progress(total: int | None, enabled: bool, name: str) -> Any:
     if not enabled:
         return None
     from tqdm import tqdm

@@ -104,8 +104,10 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--refine",
         default="movenet_lightning",
-        help="single-person model that follows each person between keyframes, "
-        "or 'none' to run --model on every frame (default: movenet_lightning)",
+        help="with a MultiPose --model: the single-person model that follows each person "
+        "between keyframes; 'none' runs --model on every frame. A single-person --model "
+        "(e.g. movenet_thunder) follows people itself between YOLOX keyframes, or with "
+        "'none' runs YOLOX + that model on every frame (default: movenet_lightning)",
     )
     p.add_argument("--fps", type=float, default=10.0, help="analysis rate (default 10)")
     p.add_argument("--threads", type=int, default=1, help="inference threads (default 1)")

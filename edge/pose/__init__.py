@@ -12,7 +12,7 @@ from edge.models import ModelError, load_manifest, resolve
 from edge.pose.base import Image, PoseEstimator
 from edge.pose.movenet_multipose import MoveNetMultiPose
 from edge.pose.movenet_single import MoveNetSingle
-from edge.pose.tracking import CropTracking
+from edge.pose.tracking import BoxFinder, CropTracking
 from edge.pose.yolox import YoloxPersons
 from edge.poses import Poses
 
@@ -65,44 +65,51 @@ def create_estimator(
     threads: int = 1,
     detector: str = DEFAULT_DETECTOR,
     refine: str | None = None,
-    keyframe_every: int = 5,
+    keyframe_every: int = 10,
 ) -> PoseEstimator:
     """A ready estimator for manifest ``key``; raises `ModelError` naming any missing file.
 
-    With ``refine`` (a single-person model key), ``key`` only finds people on keyframes and
-    the refiner follows each of them on crops in between (see `edge.pose.tracking`).
+    With ``refine`` (a single-person model key), a MultiPose ``key`` only finds people on
+    keyframes (every ``keyframe_every`` frames, and at once after someone is lost) and the
+    refiner follows each of them on crops in between (see `edge.pose.tracking`). A
+    single-person ``key`` is the two-stage path: ``detector`` boxes, then ``key`` on each
+    crop; with ``refine`` set the detector runs on keyframes only and ``key`` follows.
     """
     manifest = load_manifest()
     spec, path = resolve(key, manifest)
     if spec.role != "pose":
         raise ModelError(f"{key} is a {spec.role} model, not a pose model: {pose_model_keys()}")
+    finder: BoxFinder
     if spec.backend == "movenet_multipose":
         multi = MoveNetMultiPose(spec, path, threads, min_person_score=0.2)
-        base: PoseEstimator = multi
+        if not refine:
+            return multi
+        # Keyframes only propose crops, which the refiner then confirms or drops: a low bar
+        # keeps small, far people that MultiPose scores around 0.1-0.2.
+        multi.min_person_score = 0.1
+        finder = _boxes_of(multi)
     elif spec.backend == "movenet_single":
+        # Two-stage: the detector finds people, this single-person model poses each crop
+        # (every frame without ``refine``; between detector keyframes with it).
         det_spec, det_path = resolve(detector, manifest)
+        persons = YoloxPersons(det_spec, det_path, threads)
         single = MoveNetSingle(spec, path, threads)
-        base = TwoStage(YoloxPersons(det_spec, det_path, threads), single)
+        if not refine:
+            return TwoStage(persons, single)
+        return CropTracking(
+            persons, single, keyframe_every=keyframe_every, name=f"{key}+{detector}"
+        )
     else:
         raise ModelError(f"model {key}: no back-end for {spec.backend!r}")
-    if not refine:
-        return base
     ref_spec, ref_path = resolve(refine, manifest)
     if ref_spec.backend != "movenet_single":
         raise ModelError(f"--refine needs a single-person model, {refine} is {ref_spec.backend}")
     refiner = MoveNetSingle(ref_spec, ref_path, threads)
-    if isinstance(base, MoveNetMultiPose):
-        # Keyframes only propose crops, which the refiner then confirms or drops: a low bar
-        # keeps small, far people that MultiPose scores around 0.1-0.2.
-        base.min_person_score = 0.1
-        finder = _boxes_of(base)
-    else:
-        finder = base.detector
     return CropTracking(finder, refiner, keyframe_every=keyframe_every, name=f"{key}>{refine}")
 
 
-def _boxes_of(estimator: PoseEstimator):  # type: ignore[no-untyped-def]
-    def find(image: Image):  # type: ignore[no-untyped-def]
+def _boxes_of(estimator: PoseEstimator) -> BoxFinder:
+    def find(image: Image) -> tuple[np.ndarray, np.ndarray]:
         poses = estimator(image)
         return poses.boxes, poses.person_scores
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -21,7 +21,7 @@ class PoseEstimator(Protocol):
     def __call__(self, image: Image) -> Poses: ...
 
 
-def make_session(path: Path, threads: int = 1):  # type: ignore[no-untyped-def]
+def make_session(path: Path, threads: int = 1) -> Any:
     """An ONNX Runtime CPU session pinned to ``threads`` intra-op threads.
 
     Inter-op parallelism is off: these graphs are a single chain, and on a 4-core Pi the

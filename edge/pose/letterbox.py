@@ -42,8 +42,8 @@ def letterbox_into(
     h, w = image.shape[:2]
     rw, rh = round(w * scale), round(h * scale)
     if scale < 0.5:
-        image = cv2.resize(image, (2 * rw, 2 * rh), interpolation=cv2.INTER_LINEAR)
-        out[:rh, :rw] = cv2.resize(image, (rw, rh), interpolation=cv2.INTER_AREA)
+        twice = cv2.resize(image, (2 * rw, 2 * rh), interpolation=cv2.INTER_LINEAR)
+        out[:rh, :rw] = cv2.resize(twice, (rw, rh), interpolation=cv2.INTER_AREA)
     else:
         out[:rh, :rw] = cv2.resize(image, (rw, rh), interpolation=cv2.INTER_LINEAR)
     if rh < out.shape[0]:
