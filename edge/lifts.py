@@ -44,16 +44,20 @@ class LiftConfig:
     knee_ratio: float = 0.31
     """Standing knee over shoulder-to-ankle height (anthropometric), used when knees were not
     seen while upright; knee heights are measured in standing-knee units."""
-    shin_floor: float = 0.65
+    shin_floor: float = 0.7
     """Hands at most this far up the shin (ankle 0, knee 1, same frame) are at floor level:
     mid-shin and below. Real barbell pulls bottom out at 0.0-0.6 (wrists above the bar);
     bends to the upper shin sit at 0.8-1.0."""
-    shin_floor_exit: float = 0.75
+    shin_floor_facing: float = 0.4
+    """The same when facing the camera head-on, where depth cannot be corrected."""
+    shin_floor_exit: float = 0.8
     """Hands above this shin fraction leave floor level; the gap absorbs keypoint jitter."""
     shoulder_span: float = 0.3
     """Shoulder-to-shoulder over shoulder-to-ankle height (anthropometric)."""
-    min_side: float = 0.5
+    min_side: float = 0.6
     """Caps the depth correction near front and back views, where it is ill-conditioned."""
+    shin_smooth_frames: int = 7
+    """Median over this many shin fractions before the floor test."""
     hands_apart: float = 0.5
     """Wrists further apart than this (shin units) are a one-handed reach: use the lower."""
     min_shin: float = 0.3
@@ -61,6 +65,10 @@ class LiftConfig:
     kneel_shin: float = 0.3
     """A knee less than this (standing-knee units) above its own ankle: the shin is on the
     floor. Real lifts keep it above 0.35 even with shins tilted forward."""
+    kneel_uneven: float = 0.6
+    """Knees further apart in height than this (standing-knee units): one is on the floor."""
+    hip_over_shoulder: float = 0.75
+    """Knee (hip) spacing over shoulder spacing, to take the knees' width out of their offset."""
     kneel_level: float = 0.35
     """A knee lower than this (standing-knee units) is on the floor: kneeling, not lifting."""
     kneel_share: float = 0.5
@@ -128,10 +136,11 @@ class _Track:
     """Small bounded state of one track: recent samples, reference window, cycle phase."""
 
     samples: deque[_Sample] = field(default_factory=deque)
-    ref: deque[tuple[float, float, float, float, float, float]] = field(
+    ref: deque[tuple[float, float, float, float, float, float, float]] = field(
         default_factory=deque
-    )  # t, ankle, h, knee, shoulders' left-minus-right x and y
+    )  # t, ankle, h, knee, shoulders' left-minus-right x and y, shoulders-over-ankles x
     ref_lateral: tuple[float, float] | None = None
+    ref_up: tuple[float, float] = (0.0, -1.0)
     ankles: deque[tuple[float, float, float]] = field(default_factory=deque)  # t, low y, mid x
     ref_ankle: float = math.nan
     ref_height: float = math.nan
@@ -221,9 +230,10 @@ class LiftDetector:
             return None
         h, hk, knee_k, shin, kneeling = heights
         hs = _smooth(tr.raw_h, h, cfg.smooth_frames)
-        shin_s = _smooth(tr.raw_shin, shin, cfg.smooth_frames) if shin == shin else math.nan
+        shin_s = _smooth(tr.raw_shin, shin, cfg.shin_smooth_frames) if shin == shin else math.nan
         below_knee = math.isnan(knee_k) or hk < knee_k - cfg.below_knee_margin
-        below_mid_shin = math.isnan(shin_s) or shin_s <= cfg.shin_floor
+        limit = cfg.shin_floor_facing if self._facing_camera(tr) else cfg.shin_floor
+        below_mid_shin = math.isnan(shin_s) or shin_s <= limit
         at_floor = hs < cfg.floor_enter and below_knee and below_mid_shin
         standing = hs >= cfg.stand_level and sample.upright
 
@@ -292,7 +302,9 @@ class LiftDetector:
             return False
         knee = kp.low_y(_KNEES)
         lat = kp.lateral(_SHOULDERS)
-        tr.ref.append((t, ank, ank - sh, math.nan if knee is None else ank - knee, *lat))
+        ank_x = kp.mid_x(_ANKLES)
+        lean = math.nan if ank_x is None else kp.mid_x(_SHOULDERS) - ank_x  # type: ignore[operator]
+        tr.ref.append((t, ank, ank - sh, math.nan if knee is None else ank - knee, *lat, lean))
         while tr.ref and t - tr.ref[0][0] > cfg.reference_s:
             tr.ref.popleft()
         if len(tr.ref) >= cfg.reference_min_samples:
@@ -300,9 +312,14 @@ class LiftDetector:
             tr.ref_height = float(np.median([r[2] for r in tr.ref]))
             knees = [r[3] for r in tr.ref if r[3] == r[3]]
             tr.ref_knee = float(np.median(knees)) if knees else cfg.knee_ratio * tr.ref_height
+            leans = [r[6] for r in tr.ref if r[6] == r[6]]
+            tilt = math.atan2(_median(leans), tr.ref_height) if leans else 0.0
+            tr.ref_up = (math.sin(tilt), -math.cos(tilt))
             lats = [(r[4], r[5]) for r in tr.ref if r[4] == r[4]]
             tr.ref_lateral = (
-                (_median([a for a, _ in lats]), _median([b for _, b in lats])) if lats else None
+                _upright(_median([a for a, _ in lats]), _median([b for _, b in lats]), tr.ref_up)
+                if lats
+                else None
             )
             tr.ref_t = t
         return True
@@ -351,6 +368,7 @@ class LiftDetector:
             kp.ok[k] and kp.ok[a] and kp.y[a] - kp.y[k] < cfg.kneel_shin * tr.ref_knee
             for k, a in zip(_KNEES, _ANKLES, strict=True)
         )
+        kneeling = kneeling or self._knees_uneven(tr, kp)
         rise = ankle - sum(knees) / len(knees) if knees else 0.0
         if rise < cfg.min_shin * tr.ref_knee:
             return math.nan, kneeling
@@ -359,10 +377,39 @@ class LiftDetector:
         if len(hands) == 2 and abs(hands[0][1] - hands[1][1] - b) < cfg.hands_apart * rise:
             hand_x = (hands[0][0] + hands[1][0]) / 2
             hand_y = (hands[0][1] + hands[1][1]) / 2
-        lift = ankle - hand_y
-        if tr.ref_lateral is not None and ankle_x is not None:
-            lift += self._depth_drop(tr, hand_x - ankle_x)
-        return lift / rise, kneeling
+        if tr.ref_lateral is None or ankle_x is None:
+            return (ankle - hand_y) / rise, kneeling
+        across, down = _upright(hand_x - ankle_x, hand_y - ankle, tr.ref_up)
+        return (self._depth_drop(tr, across) - down) / rise, kneeling
+
+    def _knees_uneven(self, tr: _Track, kp: _Body) -> bool:
+        """One knee far above the other, after taking out where the width of the hips and
+        depth put them in the image: one knee down, one up."""
+        cfg = self.config
+        left, right = _KNEES
+        if tr.ref_lateral is None or not (kp.ok[left] and kp.ok[right]):
+            return False
+        a, b = tr.ref_lateral
+        across, down = _upright(kp.x[left] - kp.x[right], kp.y[left] - kp.y[right], tr.ref_up)
+        across -= cfg.hip_over_shoulder * a
+        down -= cfg.hip_over_shoulder * b
+        return abs(self._depth_drop(tr, across) - down) > cfg.kneel_uneven * tr.ref_knee
+
+    def _facing_camera(self, tr: _Track) -> bool:
+        """Facing the camera nearly head-on: too close to the front to see how far ahead of
+        the feet the hands are (see `_depth_drop`), and a pitched camera draws hands that are
+        nearer to it lower. (Facing away draws them higher: that only costs recall.)"""
+        if tr.ref_lateral is None:
+            return False
+        a, b = tr.ref_lateral  # the person's left is on the image right when facing us
+        w2 = self._span2(tr, a, b)
+        return a > 0 and w2 - a * a < self.config.min_side**2 * w2
+
+    def _span2(self, tr: _Track, a: float, b: float) -> float:
+        """Squared image length of the shoulder span were it across the image."""
+        k = (self.config.shoulder_span * tr.ref_height) ** 2
+        s = a * a + b * b + k
+        return (s + math.sqrt(max(s * s - 4 * k * a * a, 0.0))) / 2
 
     def _depth_drop(self, tr: _Track, dx: float) -> float:
         """How far (px) a pitched camera drew the hands down for being nearer to it.
@@ -376,9 +423,7 @@ class LiftDetector:
         """
         cfg = self.config
         a, b = tr.ref_lateral  # type: ignore[misc]
-        k = (cfg.shoulder_span * tr.ref_height) ** 2
-        s = a * a + b * b + k
-        w2 = (s + math.sqrt(max(s * s - 4 * k * a * a, 0.0))) / 2
+        w2 = self._span2(tr, a, b)
         return -dx * a * b / max(w2 - a * a, cfg.min_side**2 * w2)
 
     def _same_person(self, tr: _Track, t: float) -> bool:
@@ -449,6 +494,12 @@ def _smooth(values: deque[float], value: float, n: int) -> float:
     while len(values) > n:
         values.popleft()
     return sorted(values)[len(values) // 2]
+
+
+def _upright(x: float, y: float, up: tuple[float, float]) -> tuple[float, float]:
+    """An image vector in the frame of the person's standing axis: (across, down)."""
+    ux, uy = up
+    return -x * uy + y * ux, -(x * ux + y * uy)
 
 
 def _median(values: list[float]) -> float:
