@@ -5,9 +5,21 @@ matter: hand height is the wrist's height above the ankles divided by the standi
 shoulder-to-ankle height, both taken from recent upright frames (the ankles are often hidden
 by the load at the bottom of a lift, so the reference is frozen while the person bends).
 A wrist the model loses is replaced by the elbow→wrist line extrapolated by the forearm
-length. A cycle counts when the smoothed hand height drops from standing level to below
-knee level, with the hands below the knees, and comes back up to standing level, within
-time limits that rule out long floor-level work (tying shoes, kneeling jobs).
+length. A cycle counts when the smoothed hand height drops from standing level to floor
+level and comes back up to standing level, within time limits that rule out long
+floor-level work (tying shoes, kneeling jobs).
+
+Floor level, the product definition (shared with `edge.synth`): the hands at or below about
+mid-shin, ~0.17 of stature (boxes and totes off the floor, a barbell on plates), not a bend
+that stops at the upper shin. Body units alone cannot draw that line: a pitched camera draws
+hands that are nearer to it lower, and bent-over hands are ~0.35 m ahead of the feet. So
+floor level also needs the hands low on the shin of the same frame, (ankle − wrist) /
+(ankle − knee), measured along the person's standing axis (so an off-centre position does
+not tilt it) and corrected for depth: the standing shoulders give the body's yaw and the
+camera's pitch, and the hands' sideways offset from the ankles then tells how far ahead of
+the feet they are and how much lower that makes them look. Facing the camera head-on that
+offset is invisible, so a stricter shin level applies there. Kneeling is a knee on the floor:
+low against the standing ankle, low against its own ankle, or far below the other knee.
 
 Streaming: `LiftDetector.update` per frame returns the lifts completed at that frame.
 A lift still in progress when its track ends or the stream ends is not emitted.
@@ -40,40 +52,48 @@ class LiftConfig:
     floor_exit: float = 0.31
     """Hands above this leave floor level; the gap to floor_enter absorbs keypoint jitter."""
     below_knee_margin: float = 0.05
-    """Hands must be this far (standing-knee units) below the lowest visible knee."""
+    """Hands must be this far (standing-knee units) below the lowest visible knee; a quick
+    check in standing units that the shin test refines."""
     knee_ratio: float = 0.31
     """Standing knee over shoulder-to-ankle height (anthropometric), used when knees were not
     seen while upright; knee heights are measured in standing-knee units."""
     shin_floor: float = 0.7
-    """Hands at most this far up the shin (ankle 0, knee 1, same frame) are at floor level:
-    mid-shin and below. Real barbell pulls bottom out at 0.0-0.6 (wrists above the bar);
-    bends to the upper shin sit at 0.8-1.0."""
+    """Hands at most this far up the shin (ankle 0, knee 1, same frame, depth-corrected) are
+    at floor level. The 31 real barbell pulls bottom out at -0.05-0.67 (the wrist sits above
+    the bar); synthetic bends to the upper shin read 0.72-1.1 (1st percentile 0.74)."""
     shin_floor_facing: float = 0.4
-    """The same when facing the camera head-on, where depth cannot be corrected."""
+    """The same when facing the camera head-on, where depth cannot be corrected and a pitched
+    camera draws the hands up to a shin lower; floor lifts there still read below 0.1."""
     shin_floor_exit: float = 0.8
     """Hands above this shin fraction leave floor level; the gap absorbs keypoint jitter."""
-    shoulder_span: float = 0.3
-    """Shoulder-to-shoulder over shoulder-to-ankle height (anthropometric)."""
-    min_side: float = 0.6
-    """Caps the depth correction near front and back views, where it is ill-conditioned."""
     shin_smooth_frames: int = 7
-    """Median over this many shin fractions before the floor test."""
+    """Median over this many shin fractions: a bend's 2-3 noisy low frames are not a floor
+    reach, a real bottom holds for 4 or more at the 10 fps analysis rate."""
+    shoulder_span: float = 0.3
+    """Shoulder-to-shoulder over shoulder-to-ankle height (anthropometric): the scale that
+    turns the standing shoulders' image offset into body yaw and camera pitch."""
+    min_side: float = 0.6
+    """Views with sin(yaw from the front) below this are head-on: the depth correction is
+    capped there (it divides by it) and, facing the camera, `shin_floor_facing` applies."""
     hands_apart: float = 0.5
-    """Wrists further apart than this (shin units) are a one-handed reach: use the lower."""
+    """Wrists further apart in height (shin units, after the shoulders' own offset) than this
+    are a one-handed reach: use the lower, else their midpoint, which cancels side depth."""
     min_shin: float = 0.3
     """Knee-above-ankle heights under this (standing-knee units) are too short to divide by."""
     kneel_shin: float = 0.3
-    """A knee less than this (standing-knee units) above its own ankle: the shin is on the
-    floor. Real lifts keep it above 0.35 even with shins tilted forward."""
+    """A knee less than this (standing-knee units) above its own ankle: the shin lies on the
+    floor. Compared with its own ankle because that one is at the knee's depth."""
     kneel_uneven: float = 0.6
-    """Knees further apart in height than this (standing-knee units): one is on the floor."""
+    """Knees further apart in height than this (standing-knee units, depth-corrected): one
+    is down, one up. Lifting stances are symmetric; real lifts never reached it for long."""
     hip_over_shoulder: float = 0.75
-    """Knee (hip) spacing over shoulder spacing, to take the knees' width out of their offset."""
+    """Knee spacing over shoulder spacing, to take the knees' width out of their offset."""
     kneel_level: float = 0.35
     """A knee lower than this (standing-knee units) is on the floor: kneeling, not lifting."""
     kneel_share: float = 0.5
     """Kneeling when a knee is on the floor for more than this share of the floor-level frames;
-    a share, not a count, because loads hide the knees and MoveNet then puts them low."""
+    a share, not a count, because loads hide the knees and MoveNet then puts them low (real
+    pulls: at most 0.07)."""
     min_floor_s: float = 0.15
     """Shortest time at floor level: a one-frame dip is a keypoint glitch, not a lift."""
     max_floor_s: float = 4.0
@@ -344,14 +364,13 @@ class LiftDetector:
         return hand / tr.ref_height, hand / tr.ref_knee, knee_k, shin, kneeling
 
     def _shin(self, tr: _Track, kp: _Body, hands: list[tuple[float, float]]) -> tuple[float, bool]:
-        """Hand height over this frame's knee-above-ankle height, and whether a shin is flat.
+        """Hand height over this frame's knee-above-ankle height, and whether a knee is down.
 
-        Knee and ankle of the same frame sit near the hands' depth, so a high or tilted camera
-        shifts them together and distorts the ratio less than body units from the standing
-        frames; midpoints of the left and right points cancel the side-to-side depth that
-        puts the near hand lower than the far one. Hands far apart (one-handed) use the lower.
-        A leg whose knee is barely above its own ankle has its shin on the floor
-        (kneeling), whatever the view: the knee is compared with the ankle at its own depth.
+        Knee and ankle of the same frame move with the person, so the ratio does not depend
+        on a standing reference; midpoints of left and right points cancel the side-to-side
+        depth that draws the near hand lower than the far one (hands far apart, one-handed,
+        use the lower). The hands' height is taken along the standing axis and corrected for
+        being ahead of the feet (`_depth_drop`). NaN when knees or ankles are unknown.
         """
         cfg = self.config
         knees = [kp.y[k] for k in _KNEES if kp.ok[k]]
