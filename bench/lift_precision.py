@@ -4,7 +4,9 @@ Runs `edge.synth.random_scenario` streams (mixed lifts, set-downs, walking, knee
 short of the floor, shin-height bends, table reaches; varied yaw, pitch, distance, noise,
 dropouts, 1-3 people) through `edge.lifts.LiftDetector` and matches detections to the truth:
 a detection counts as true when its bottom falls inside an unmatched true lift of the same
-track. Also times the detector per person-frame.
+track. False lifts are also split by view: side-on (within 60° of a side view) or near the
+front or back, where a pitched camera hides how far ahead of the feet the hands are. Also
+times the detector per person-frame.
 
     .venv/bin/python bench/lift_precision.py --hours 2 --json /tmp/lift_precision.json
 """
