@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict
 
 MANIFEST_PATH = Path(__file__).resolve().parent.parent / "models" / "manifest.yaml"
 MODEL_DIR_ENV = "LIFTWATCH_MODEL_DIR"
@@ -24,8 +23,10 @@ class ModelError(RuntimeError):
     """A model file is missing, corrupt or unknown; the message says how to fix it."""
 
 
-class ModelSpec(BaseModel):
-    model_config = ConfigDict(extra="allow", frozen=True)
+@dataclass(frozen=True)
+class ModelSpec:
+    """One manifest entry. A plain dataclass: the agent's start-up should not pay for a
+    validation library to read eight known fields."""
 
     key: str
     file: str
@@ -37,12 +38,25 @@ class ModelSpec(BaseModel):
     input: dict[str, Any]
     output: str
     keypoints: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+_FIELDS = {"file", "sha256", "role", "backend", "licence", "source", "input", "output", "keypoints"}
+_REQUIRED = _FIELDS - {"keypoints"}
 
 
 def load_manifest(path: Path = MANIFEST_PATH) -> dict[str, ModelSpec]:
     with path.open(encoding="utf-8") as fh:
         raw = yaml.safe_load(fh)
-    return {key: ModelSpec(key=key, **entry) for key, entry in raw.items()}
+    specs = {}
+    for key, entry in raw.items():
+        missing = _REQUIRED - set(entry)
+        if missing:
+            raise ModelError(f"{path}: model {key} lacks {', '.join(sorted(missing))}")
+        known = {k: v for k, v in entry.items() if k in _FIELDS}
+        extra = {k: v for k, v in entry.items() if k not in _FIELDS}
+        specs[key] = ModelSpec(key=key, extra=extra, **known)
+    return specs
 
 
 def search_dirs() -> list[Path]:

@@ -53,7 +53,7 @@ class YoloxPersons:
         self.input_name = str(spec.input.get("name", "images"))
         self.size = int(str(spec.input.get("size", "416x416")).split("x")[0])
         self.pad = int(spec.input.get("pad", 114))
-        self.person_class = int(getattr(spec, "person_class", 0))
+        self.person_class = int(spec.extra.get("person_class", 0))
         self.min_score = min_score
         self.grid, self.strides = _grid(self.size)
         self._buf = np.zeros((self.size, self.size, 3), np.uint8)
