@@ -202,6 +202,37 @@ def roi_transform(
     return m
 
 
+@dataclass(frozen=True, slots=True)
+class BackView:
+    """A person's trunk cut out and turned upright for the mask model, with the hip,
+    shoulder and back normal in crop pixels: the cheap half of a measurement (~0.3 ms),
+    kept until a lift is known to need the expensive half."""
+
+    crop: Image
+    hip: FloatArray
+    shoulder: FloatArray
+    normal: FloatArray
+
+
+def back_view(image_bgr: Image, xy: FloatArray, scores: FloatArray) -> BackView | None:
+    """The model-input crop for one person, or None when hips, shoulders or side are unclear."""
+    xy = np.asarray(xy, np.float32)
+    scores = np.asarray(scores, np.float32)
+    ends = trunk_ends(xy, scores)
+    if ends is None:
+        return None
+    normal = back_normal(xy, scores, *ends)
+    if normal is None:
+        return None
+    m = roi_transform(xy, scores, *ends)
+    crop: Image = np.asarray(
+        cv2.warpAffine(image_bgr, m, (INPUT_SIZE, INPUT_SIZE), flags=cv2.INTER_LINEAR),
+        np.uint8,
+    )
+    hip, shoulder = (np.asarray(ends) @ m[:, :2].T + m[:, 2]).astype(np.float32)
+    return BackView(crop, hip, shoulder, (m[:, :2] @ normal).astype(np.float32))
+
+
 class BackContour:
     """BlazePose-full segmentation on one person crop → `BackShape` (~10–16 ms on one core).
 
@@ -218,20 +249,11 @@ class BackContour:
         (logits,) = self.session.run(["activation_segmentation"], {"input_1": rgb[None]})
         return (1.0 / (1.0 + np.exp(-np.clip(logits[0, :, :, 0], -30.0, 30.0)))).astype(np.float32)
 
+    def shape(self, view: BackView) -> BackShape | None:
+        """Back shape of a prepared trunk view (see `back_view`): the ~16 ms half."""
+        return back_shape(self.mask(view.crop), view.hip, view.shoulder, view.normal)
+
     def measure(self, image_bgr: Image, xy: FloatArray, scores: FloatArray) -> BackShape | None:
         """Back shape of the person whose COCO-17 keypoints (frame pixels) are given."""
-        xy = np.asarray(xy, np.float32)
-        scores = np.asarray(scores, np.float32)
-        ends = trunk_ends(xy, scores)
-        if ends is None:
-            return None
-        normal = back_normal(xy, scores, *ends)
-        if normal is None:
-            return None
-        m = roi_transform(xy, scores, *ends)
-        crop: Image = np.asarray(
-            cv2.warpAffine(image_bgr, m, (INPUT_SIZE, INPUT_SIZE), flags=cv2.INTER_LINEAR),
-            np.uint8,
-        )
-        hip, shoulder = (np.asarray(ends) @ m[:, :2].T + m[:, 2]).astype(np.float32)
-        return back_shape(self.mask(crop), hip, shoulder, (m[:, :2] @ normal).astype(np.float32))
+        view = back_view(image_bgr, xy, scores)
+        return None if view is None else self.shape(view)

@@ -12,22 +12,26 @@ from edge.analysis import LiftAnalyzer, SamplerConfig, SpineSampler, hands_low
 from edge.keypoints import KP, NUM_KEYPOINTS
 from edge.lifts import detect_lifts
 from edge.posture import judge
-from edge.silhouette import BackShape
+from edge.silhouette import BackShape, BackView
 from edge.synth import lift_scenario, non_lift_scenario, synth_stream
 
 IMAGE = np.zeros((4, 4, 3), np.uint8)
 
 
 class FakeContour:
-    """Stands in for BackContour: records when it was asked, answers a fixed shape."""
+    """Stands in for BackContour: counts the masks it was asked for, answers a fixed shape."""
 
     def __init__(self, curvature: float = 0.15, quality: float = 0.9) -> None:
-        self.shape = BackShape(curvature, 0.0, 25, quality)
-        self.asked: list[bool] = []
+        self.answer = BackShape(curvature, 0.0, 25, quality)
+        self.asked: list[BackView] = []
 
-    def measure(self, image_bgr: np.ndarray, xy: np.ndarray, scores: np.ndarray) -> BackShape:
-        self.asked.append(hands_low(xy, scores))
-        return self.shape
+    def shape(self, view: BackView) -> BackShape:
+        self.asked.append(view)
+        return self.answer
+
+
+def _side_image() -> np.ndarray:
+    return np.zeros((720, 1280, 3), np.uint8)
 
 
 def _stream(style: str = "hinge", n_lifts: int = 2):  # type: ignore[no-untyped-def]
@@ -51,26 +55,29 @@ def test_without_images_it_matches_detection_then_judge() -> None:
     assert all(j.posture.features["back_curvature"] is None for j in judged)
 
 
-def test_silhouette_runs_only_on_low_hands_frames_and_reaches_the_judge() -> None:
+def test_masks_run_only_for_lifts_and_reach_the_judge() -> None:
     frames = _stream("hinge")
     contour = FakeContour(curvature=0.15)
-    judged = _run(LiftAnalyzer(contour=contour), frames)
+    sampler = SamplerConfig(max_masks=5)
+    judged = _run(LiftAnalyzer(contour=contour, sampler_config=sampler), frames, _side_image())
     low = sum(hands_low(p.xy[i], p.scores[i]) for _, p in frames for i in range(len(p)))
     assert len(judged) == 2
-    assert len(contour.asked) == low and all(contour.asked)
-    assert low < 0.4 * len(frames)
+    assert low > 2 * 5, "the stream has more low-hands frames than masks allowed"
+    assert len(contour.asked) == 2 * 5, "at most max_masks per lift, none between lifts"
     for j in judged:
         assert j.posture.features["back_curvature"] == pytest.approx(0.15)
         assert j.posture.label == "rounded"  # a strongly bowed back outweighs a hinge's head
 
 
-def test_sampling_every_second_low_frame_halves_the_cost() -> None:
+def test_more_masks_per_lift_cost_more_and_give_the_same_answer() -> None:
     frames = _stream("hinge")
-    every, sparse = FakeContour(), FakeContour()
-    _run(LiftAnalyzer(contour=every), frames)
-    judged = _run(LiftAnalyzer(contour=sparse, sampler_config=SamplerConfig(every=2)), frames)
-    assert len(sparse.asked) == pytest.approx(len(every.asked) / 2, abs=1)
-    assert all(j.posture.features["back_curvature"] is not None for j in judged)
+    few, many = FakeContour(), FakeContour()
+    a = _run(LiftAnalyzer(contour=few, sampler_config=SamplerConfig(max_masks=3)), frames,
+             _side_image())  # fmt: skip
+    b = _run(LiftAnalyzer(contour=many, sampler_config=SamplerConfig(max_masks=8)), frames,
+             _side_image())  # fmt: skip
+    assert len(few.asked) == 2 * 3 and len(many.asked) == 2 * 8
+    assert [j.posture.label for j in a] == [j.posture.label for j in b]
 
 
 def test_people_who_never_bend_cost_no_segmentation() -> None:
@@ -81,7 +88,9 @@ def test_people_who_never_bend_cost_no_segmentation() -> None:
 
 
 def test_ragged_masks_are_not_used() -> None:
-    judged = _run(LiftAnalyzer(contour=FakeContour(0.15, quality=0.2)), _stream("hinge", 1))
+    judged = _run(
+        LiftAnalyzer(contour=FakeContour(0.15, quality=0.2)), _stream("hinge", 1), _side_image()
+    )
     assert len(judged) == 1
     assert judged[0].posture.features["back_curvature"] is None
     assert judged[0].posture.label == "hinge"
@@ -98,13 +107,14 @@ def _low_pose(t_id: int = 1):  # type: ignore[no-untyped-def]
 
 
 def test_buffer_is_bounded_and_forgotten_with_the_track() -> None:
-    sampler = SpineSampler(FakeContour(), SamplerConfig(every=1, max_samples=5, buffer_s=2.0))
+    sampler = SpineSampler(FakeContour(), SamplerConfig(max_samples=5, buffer_s=2.0))
+    bent = next(p for _, p in _stream("hinge", 1) if hands_low(p.xy[0], p.scores[0]))
     for k in range(50):
-        sampler.observe(k * 0.1, _low_pose(), IMAGE)
-    times = [t for t, _ in sampler.samples(1)]
+        sampler.observe(k * 0.1, bent, _side_image())
+    times = [t for t, _ in sampler.samples(int(bent.track_ids[0]))]
     assert len(times) == 5 and times[-1] == pytest.approx(4.9)
-    sampler.forget(1)
-    assert sampler.samples(1) == []
+    sampler.forget(int(bent.track_ids[0]))
+    assert sampler.samples(int(bent.track_ids[0])) == []
 
 
 def test_hands_low_needs_wrists_below_knees() -> None:
