@@ -148,7 +148,7 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
 
 
 def ours_detections(path: Path) -> Detections:
-    counts = [len(r.get("persons", [])) for r in read_jsonl(path)]
+    counts = [len(r["persons"]) for r in read_jsonl(path) if "persons" in r]  # not lift lines
     return Detections(
         frames=len(counts),
         found_fraction=sum(c > 0 for c in counts) / len(counts) if counts else 0.0,
