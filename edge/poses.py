@@ -174,3 +174,25 @@ def keypoint_boxes(xy: FloatArray, scores: FloatArray, min_score: float = 0.2) -
         ],
         axis=1,
     ).astype(np.float32)
+
+
+def iou_matrix(a: npt.NDArray[np.floating], b: npt.NDArray[np.floating]) -> np.ndarray:
+    """Pairwise IoU of two sets of x1, y1, x2, y2 boxes: (len(a), len(b))."""
+    x1 = np.maximum(a[:, None, 0], b[None, :, 0])
+    y1 = np.maximum(a[:, None, 1], b[None, :, 1])
+    x2 = np.minimum(a[:, None, 2], b[None, :, 2])
+    y2 = np.minimum(a[:, None, 3], b[None, :, 3])
+    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    return np.asarray(inter / (area_a[:, None] + area_b[None, :] - inter + 1e-6))
+
+
+def nms(boxes: npt.NDArray[np.floating], scores: npt.NDArray[np.floating], iou: float) -> list[int]:
+    """Greedy non-maximum suppression: indices of the boxes kept, best first."""
+    overlap = iou_matrix(boxes, boxes)
+    keep: list[int] = []
+    for i in np.argsort(-scores):
+        if all(overlap[i, j] <= iou for j in keep):
+            keep.append(int(i))
+    return keep

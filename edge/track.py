@@ -48,7 +48,7 @@ import numpy as np
 import numpy.typing as npt
 
 from edge.keypoints import KP
-from edge.poses import UNTRACKED, FloatArray, Poses, keypoint_boxes
+from edge.poses import UNTRACKED, FloatArray, Poses, iou_matrix, keypoint_boxes
 
 _ids = itertools.count(1)
 
@@ -337,18 +337,6 @@ def _anchor_displacement(delta: np.ndarray, both: np.ndarray, box_delta: np.ndar
     total = w.sum(axis=2)[..., None]
     mean = (delta * w[..., None]).sum(axis=2) / np.maximum(total, 1e-9)
     return np.where(total > 0, mean, box_delta)
-
-
-def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pairwise IoU of two sets of x1, y1, x2, y2 boxes."""
-    x1 = np.maximum(a[:, None, 0], b[None, :, 0])
-    y1 = np.maximum(a[:, None, 1], b[None, :, 1])
-    x2 = np.minimum(a[:, None, 2], b[None, :, 2])
-    y2 = np.minimum(a[:, None, 3], b[None, :, 3])
-    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    return np.asarray(inter / (area_a[:, None] + area_b[None, :] - inter + 1e-6))
 
 
 def match(cost: np.ndarray, unmatched: np.ndarray) -> list[tuple[int, int]]:

@@ -17,21 +17,9 @@ import numpy.typing as npt
 
 from edge.pose.base import Image
 from edge.pose.movenet_single import MoveNetSingle, square_crops
-from edge.poses import Poses, keypoint_boxes
+from edge.poses import Poses, iou_matrix, keypoint_boxes, nms
 
 BoxFinder = Callable[[Image], tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]]
-
-
-def iou_matrix(a: npt.NDArray[np.float32], b: npt.NDArray[np.float32]) -> np.ndarray:
-    """Pairwise IoU of two sets of x1, y1, x2, y2 boxes."""
-    x1 = np.maximum(a[:, None, 0], b[None, :, 0])
-    y1 = np.maximum(a[:, None, 1], b[None, :, 1])
-    x2 = np.minimum(a[:, None, 2], b[None, :, 2])
-    y2 = np.minimum(a[:, None, 3], b[None, :, 3])
-    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    return inter / (area_a[:, None] + area_b[None, :] - inter + 1e-6)
 
 
 class CropTracking:
@@ -186,12 +174,6 @@ def _square_boxes(squares: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
 def _dedupe(poses: Poses, min_score: float, iou: float = 0.6) -> npt.NDArray[np.int64]:
     """Indices to keep: confident enough, and of two crops that converged on one person
     (after a crossing) only the better."""
-    order = [
-        int(i) for i in np.argsort(-poses.person_scores) if poses.person_scores[i] >= min_score
-    ]
-    overlap = iou_matrix(poses.boxes, poses.boxes)
-    keep: list[int] = []
-    for i in order:
-        if all(overlap[i, j] <= iou for j in keep):
-            keep.append(i)
-    return np.array(sorted(keep), dtype=np.int64)
+    ok = np.flatnonzero(poses.person_scores >= min_score)
+    kept = nms(poses.boxes[ok], poses.person_scores[ok], iou)
+    return np.sort(ok[kept]).astype(np.int64)

@@ -10,6 +10,7 @@ import numpy.typing as npt
 from edge.models import ModelSpec
 from edge.pose.base import Image, make_session
 from edge.pose.letterbox import letterbox_into
+from edge.poses import nms
 
 STRIDES = (8, 16, 32)
 
@@ -22,24 +23,6 @@ def _grid(size: int) -> tuple[np.ndarray, np.ndarray]:
         cells.append(np.stack([xs.ravel(), ys.ravel()], axis=1))
         strides.append(np.full(n * n, s))
     return np.concatenate(cells).astype(np.float32), np.concatenate(strides).astype(np.float32)
-
-
-def nms(boxes: npt.NDArray[np.float32], scores: npt.NDArray[np.float32], iou: float) -> list[int]:
-    order = np.argsort(-scores)
-    keep: list[int] = []
-    while order.size:
-        i = int(order[0])
-        keep.append(i)
-        rest = order[1:]
-        x1 = np.maximum(boxes[i, 0], boxes[rest, 0])
-        y1 = np.maximum(boxes[i, 1], boxes[rest, 1])
-        x2 = np.minimum(boxes[i, 2], boxes[rest, 2])
-        y2 = np.minimum(boxes[i, 3], boxes[rest, 3])
-        inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-        area = lambda b: (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])  # noqa: E731
-        overlap = inter / (area(boxes[i]) + area(boxes[rest]) - inter + 1e-6)
-        order = rest[overlap <= iou]
-    return keep
 
 
 class YoloxPersons:

@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edge.poses import UNTRACKED, Poses, keypoint_boxes
+from edge.poses import UNTRACKED, Poses, iou_matrix, keypoint_boxes, nms
 
 
 def _poses(n: int) -> Poses:
@@ -58,3 +58,15 @@ def test_shape_errors_are_caught() -> None:
             person_scores=np.zeros(2, np.float32),
             boxes=np.zeros((2, 4), np.float32),
         )
+
+
+def test_iou_of_identical_disjoint_and_half_overlapping_boxes() -> None:
+    a = np.array([[0, 0, 10, 10]], np.float32)
+    b = np.array([[0, 0, 10, 10], [20, 20, 30, 30], [5, 0, 15, 10]], np.float32)
+    assert iou_matrix(a, b)[0] == pytest.approx([1.0, 0.0, 1 / 3], abs=1e-4)
+
+
+def test_nms_keeps_the_best_of_overlapping_boxes_and_all_separate_ones() -> None:
+    boxes = np.array([[0, 0, 10, 10], [1, 0, 11, 10], [50, 50, 60, 60]], np.float32)
+    scores = np.array([0.5, 0.9, 0.4], np.float32)
+    assert nms(boxes, scores, iou=0.5) == [1, 2]
