@@ -8,7 +8,7 @@ export LIFTWATCH_CLIPS ?= $(SHARED)/clips
 CLIP ?= $(LIFTWATCH_CLIPS)/deadlift-coach-good015.mp4
 OUT ?= out
 
-.PHONY: venv analyze test lint models clean
+.PHONY: venv analyze eval test lint models clean
 
 $(BIN)/liftwatch-edge: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -25,6 +25,10 @@ analyze: venv
 	$(BIN)/liftwatch-edge models --require movenet_multipose movenet_lightning
 	$(BIN)/liftwatch-edge analyze "$(CLIP)" --out $(OUT)/$(notdir $(basename $(CLIP))).poses.jsonl \
 		--render $(OUT)/$(notdir $(basename $(CLIP))).overlay.mp4
+
+eval: venv
+	$(BIN)/liftwatch-edge eval --labels "$(LIFTWATCH_CLIPS)/labels.csv" --clips "$(LIFTWATCH_CLIPS)" \
+		--json $(OUT)/eval.json
 
 lint: venv
 	$(BIN)/ruff check edge dashboard bench tests
