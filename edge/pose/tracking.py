@@ -172,8 +172,27 @@ def _square_boxes(squares: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
 
 
 def _dedupe(poses: Poses, min_score: float, iou: float = 0.6) -> npt.NDArray[np.int64]:
-    """Indices to keep: confident enough, and of two crops that converged on one person
-    (after a crossing) only the better."""
+    """Indices to keep: confident enough, and of two crops on one person only the better.
+
+    Two crops converge on one person after a crossing, and a keyframe can add a crop for a
+    person whose current crop has drifted (little box overlap): they are the same person
+    when their boxes overlap a lot or their confident keypoints coincide.
+    """
     ok = np.flatnonzero(poses.person_scores >= min_score)
     kept = nms(poses.boxes[ok], poses.person_scores[ok], iou)
-    return np.sort(ok[kept]).astype(np.int64)
+    keep: list[int] = []
+    for i in ok[kept]:
+        if not any(_same_person(poses, int(i), j) for j in keep):
+            keep.append(int(i))
+    return np.sort(np.array(keep, dtype=np.int64))
+
+
+def _same_person(poses: Poses, i: int, j: int, min_score: float = 0.3, near: float = 0.1) -> bool:
+    """Most keypoints confident in both lie within ``near`` of a body size of each other."""
+    both = (poses.scores[i] >= min_score) & (poses.scores[j] >= min_score)
+    if both.sum() < 4:
+        return False
+    gap = np.linalg.norm(poses.xy[i, both] - poses.xy[j, both], axis=1)
+    wh = poses.boxes[[i, j], 2:] - poses.boxes[[i, j], :2]
+    size = float(np.sqrt(np.clip(wh[:, 0] * wh[:, 1], 1.0, None).min()))
+    return float(np.median(gap)) < near * size
