@@ -19,6 +19,7 @@ import csv
 import json
 import math
 import os
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -193,11 +194,12 @@ def compare_clip(
     repeat: int,
     stat: str,
     labels: dict[str, str] | None,
+    ours_args: Sequence[str] = (),
 ) -> ClipResult:
     with tempfile.TemporaryDirectory(prefix="vs-mediapipe-") as tmp:
         ours_out, peer_out = Path(tmp) / "ours.jsonl", Path(tmp) / "peer.jsonl"
         ours_argv = pinned([str(ours_cmd), "analyze", str(clip), "--fps", f"{fps:g}"])
-        ours_argv += ["--out", str(ours_out)]
+        ours_argv += ["--out", str(ours_out), *ours_args]
         peer_argv = pinned([str(peer_cmd), str(PEER_SCRIPT), str(clip), "--fps", f"{fps:g}"])
         peer_argv += ["--out", str(peer_out)]
         ours_runs, peer_runs = [], []
@@ -311,6 +313,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="liftwatch-edge to time (default: the one beside this python)",
     )
     parser.add_argument("--json", type=Path, help="write the figures here")
+    parser.add_argument(
+        "--ours-args", default="", help="extra analyze options, e.g. '--no-silhouette'"
+    )
     args = parser.parse_args(argv)
     if args.clips is None:
         parser.error("give --clips or set LIFTWATCH_CLIPS")
@@ -331,7 +336,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"timing {clip.name}", file=sys.stderr)
         results.append(
             compare_clip(
-                clip, args.ours, python, args.fps, args.repeat, args.stat, labels.get(clip.name)
+                clip,
+                args.ours,
+                python,
+                args.fps,
+                args.repeat,
+                args.stat,
+                labels.get(clip.name),
+                shlex.split(args.ours_args),
             )
         )
     print_report(results, args.stat, args.repeat, args.fps)
@@ -351,6 +363,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "repeat": args.repeat,
             "stat": args.stat,
             "pinned": shutil.which("taskset") is not None,
+            "ours_args": args.ours_args,
             "peer_versions": versions,
             "per_clip": [asdict(r) for r in results],
         }
