@@ -1,0 +1,240 @@
+"""One camera agent's YAML configuration, typed and checked before anything starts.
+
+A typo in a config file on a Pi in a warehouse should stop the agent at once with one line
+per problem naming the field, not surface an hour later as a silent default. Relative paths
+are relative to the config file, so a config folder can be moved as a whole. The broker
+password never has to live in the file: ``LIFTWATCH_MQTT_PASSWORD`` overrides
+``password_file``, which overrides ``password``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import typing
+from collections.abc import Mapping
+from functools import cache
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from typing_extensions import Self
+
+from edge.events import validate_name
+from edge.lifts import LiftConfig
+
+PASSWORD_ENV = "LIFTWATCH_MQTT_PASSWORD"
+
+
+class ConfigError(ValueError):
+    """An unusable config; the message has one ``file: field.path: problem`` line per problem."""
+
+
+class TLSConfig(BaseModel):
+    """TLS to the broker: the CA that signed it, and a client certificate if it asks for one."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    ca_file: Path
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    insecure: bool = False
+    """Skip the host name check (a broker reached by IP); the chain is still verified."""
+
+    @model_validator(mode="after")
+    def _key_needs_cert(self) -> Self:
+        if self.key_file is not None and self.cert_file is None:
+            raise ValueError("key_file given without cert_file")
+        return self
+
+
+class BrokerConfig(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    host: str = Field("localhost", min_length=1)
+    port: int = Field(1883, ge=1, le=65535)
+    client_id: str | None = Field(None, min_length=1, max_length=128)
+    """Fixed, so the broker keeps this agent's session; default liftwatch-edge-{site}-{camera}."""
+    username: str | None = None
+    password: SecretStr | None = None
+    password_file: Path | None = None
+    tls: TLSConfig | None = None
+    keepalive_s: int = Field(30, ge=1, le=65535)
+    session_expiry_s: int = Field(7 * 24 * 3600, ge=0, le=2**32 - 1)
+    """How long the broker keeps the session (and QoS 1 messages) while the agent is away."""
+    backoff_initial_s: float = Field(0.5, gt=0)
+    backoff_max_s: float = Field(30.0, gt=0)
+
+    @model_validator(mode="after")
+    def _backoff_order(self) -> Self:
+        if self.backoff_max_s < self.backoff_initial_s:
+            raise ValueError("backoff_max_s must be >= backoff_initial_s")
+        return self
+
+
+class OutboxConfig(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    path: Path = Path("liftwatch-outbox.sqlite")
+    max_events: int = Field(1_000_000, ge=1)
+    """When full, the oldest events are dropped (and counted) so the newest still go out."""
+
+
+@cache
+def _lift_fields() -> dict[str, Any]:
+    hints = typing.get_type_hints(LiftConfig)
+    return {f.name: hints[f.name] for f in dataclasses.fields(LiftConfig)}
+
+
+def _check_lift_overrides(overrides: dict[str, Any]) -> dict[str, Any]:
+    """Each override must be a `LiftConfig` field, of that field's type."""
+    fields = _lift_fields()
+    problems, checked = [], {}
+    for name, value in overrides.items():
+        if name not in fields:
+            problems.append(f"unknown setting {name!r} (valid: {', '.join(sorted(fields))})")
+            continue
+        try:
+            checked[name] = TypeAdapter(fields[name]).validate_python(value, strict=True)
+        except ValidationError:
+            problems.append(f"{name} must be {getattr(fields[name], '__name__', fields[name])}")
+    if problems:
+        raise ValueError("; ".join(problems))
+    return checked
+
+
+Name = Annotated[str, AfterValidator(validate_name)]
+
+
+class AgentConfig(BaseModel):
+    """Everything one camera's agent process needs."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    site: Name
+    camera: Name
+    source: str = Field(min_length=1)
+    """A video file, rtsp/http URL or device, or a camera-free source (see edge.agent)."""
+    fps: float = Field(10.0, gt=0, le=60)
+    """Analysis rate: frames are dropped to this before the pose model."""
+    model: str = Field("movenet_multipose", min_length=1)
+    refine: str | None = "movenet_lightning"
+    threads: int = Field(1, ge=1, le=64)
+    silhouette: bool = True
+    broker: BrokerConfig = Field(default_factory=BrokerConfig)
+    outbox: OutboxConfig = Field(default_factory=OutboxConfig)
+    stats_interval_s: float = Field(30.0, gt=0)
+    metrics_port: int | None = Field(None, ge=1, le=65535)
+    """Prometheus endpoint; off when unset."""
+    lifts: dict[str, float | int] = Field(default_factory=dict)
+    """Overrides of `edge.lifts.LiftConfig` thresholds, by field name."""
+
+    @field_validator("lifts", mode="before")
+    @classmethod
+    def _lifts_known(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return _check_lift_overrides(value)
+        return value
+
+    @model_validator(mode="after")
+    def _default_client_id(self) -> Self:
+        if self.broker.client_id is None:
+            broker = self.broker.model_copy(
+                update={"client_id": f"liftwatch-edge-{self.site}-{self.camera}"}
+            )
+            object.__setattr__(self, "broker", broker)
+        return self
+
+    def lift_config(self) -> LiftConfig:
+        return dataclasses.replace(LiftConfig(), **self.lifts)
+
+
+def load_config(path: Path | str, env: Mapping[str, str] = os.environ) -> AgentConfig:
+    """Read, validate and complete (paths, password) one agent config; raises ConfigError."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: {_yaml_problem(exc)}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of settings (site:, camera:, ...)")
+    try:
+        cfg = AgentConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError("\n".join(f"{path}: {p}" for p in _problems(exc))) from None
+    cfg = _resolve_paths(cfg, path.parent)
+    return _with_password(cfg, env, path)
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc)
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+    return f"{where}invalid YAML: {problem}"
+
+
+def _problems(exc: ValidationError) -> list[str]:
+    lines = []
+    for err in exc.errors(include_url=False):
+        field = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown setting"
+        lines.append(f"{field}: {msg}")
+    return lines
+
+
+def _resolve(base: Path, p: Path | None) -> Path | None:
+    if p is None:
+        return None
+    p = p.expanduser()
+    return p if p.is_absolute() else base / p
+
+
+def _resolve_paths(cfg: AgentConfig, base: Path) -> AgentConfig:
+    b = cfg.broker
+    tls = b.tls
+    if tls is not None:
+        tls = tls.model_copy(
+            update={
+                "ca_file": _resolve(base, tls.ca_file),
+                "cert_file": _resolve(base, tls.cert_file),
+                "key_file": _resolve(base, tls.key_file),
+            }
+        )
+    broker = b.model_copy(update={"tls": tls, "password_file": _resolve(base, b.password_file)})
+    outbox = cfg.outbox.model_copy(update={"path": _resolve(base, cfg.outbox.path)})
+    return cfg.model_copy(update={"broker": broker, "outbox": outbox})
+
+
+def _with_password(cfg: AgentConfig, env: Mapping[str, str], source: Path) -> AgentConfig:
+    b = cfg.broker
+    password = b.password
+    if env.get(PASSWORD_ENV):
+        password = SecretStr(env[PASSWORD_ENV])
+    elif b.password_file is not None:
+        try:
+            password = SecretStr(b.password_file.read_text(encoding="utf-8").strip("\r\n"))
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(
+                f"{source}: broker.password_file: cannot read {b.password_file}: "
+                f"{getattr(exc, 'strerror', None) or exc}"
+            ) from None
+    if password is b.password:
+        return cfg
+    return cfg.model_copy(update={"broker": b.model_copy(update={"password": password})})

@@ -1,0 +1,245 @@
+"""The MQTT contract: topics and the three messages an agent publishes, in one place.
+
+The dashboard, stack-light gateways and third-party consumers all read these payloads, so
+every message carries ``schema_version`` and rejects what it does not know (unknown fields,
+naive times, out-of-range numbers, oversize strings): a malformed message is refused at
+the boundary instead of corrupting a database row. Nothing here identifies a person: the
+``track_id`` is a random per-process key, not a tracker number, and no image data leaves.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+from uuid import UUID, uuid4
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    NonNegativeInt,
+    model_validator,
+)
+from typing_extensions import Self
+
+if TYPE_CHECKING:
+    from edge.analysis import JudgedLift
+
+SCHEMA_VERSION = 1
+TOPIC_ROOT = "liftwatch/v1"
+
+_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def validate_name(value: str) -> str:
+    """A site or camera id usable as one MQTT topic level: no wildcards, no '/', no spaces."""
+    if not isinstance(value, str) or not _NAME.fullmatch(value):
+        raise ValueError(
+            f"{value!r} is not a valid id: use 1-64 letters, digits, '_' or '-' "
+            "(no '/', '+', '#' or spaces)"
+        )
+    return value
+
+
+def lift_topic(site: str, camera: str) -> str:
+    return f"{TOPIC_ROOT}/{validate_name(site)}/{validate_name(camera)}/lift"
+
+
+def status_topic(site: str, camera: str) -> str:
+    return f"{TOPIC_ROOT}/{validate_name(site)}/{validate_name(camera)}/status"
+
+
+def stats_topic(site: str, camera: str) -> str:
+    return f"{TOPIC_ROOT}/{validate_name(site)}/{validate_name(camera)}/stats"
+
+
+def alerts_topic(site: str) -> str:
+    return f"{TOPIC_ROOT}/{validate_name(site)}/alerts"
+
+
+def _utc(value: datetime) -> datetime:
+    return value.astimezone(timezone.utc)
+
+
+Name = Annotated[str, AfterValidator(validate_name)]
+UtcTime = Annotated[AwareDatetime, AfterValidator(_utc)]
+Metric = Annotated[float | None, Field(allow_inf_nan=False)]
+PostureLabel = Literal["hinge", "rounded", "unscorable"]
+ViewLabel = Literal["side", "oblique", "front"]
+TrackKey = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,32}$")]
+Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+ShortText = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class _Message(BaseModel):
+    """Frozen, strict about unknown fields, compact JSON on the wire."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    def to_payload(self) -> bytes:
+        return self.model_dump_json().encode("utf-8")
+
+    @classmethod
+    def from_payload(cls, data: bytes | str) -> Self:
+        """Parse and validate one payload; raises `pydantic.ValidationError` (a ValueError)."""
+        return cls.model_validate_json(data)
+
+
+class LiftMetrics(BaseModel):
+    """What the judgement saw, for a safety professional to check why; None = not measured.
+
+    Angles in degrees; ``hip_shift`` and ``chord_ratio`` in body units; ``back_curvature``
+    is the silhouette measure (`edge.silhouette`), ``spine_flexion_deg`` its estimate.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    trunk_flexion_deg: Metric = None
+    trunk_flexion_max_deg: Metric = None
+    hip_angle_deg: Metric = None
+    knee_angle_deg: Metric = None
+    hip_shift: Metric = None
+    neck_drop_deg: Metric = None
+    chord_ratio: Metric = None
+    back_curvature: Metric = None
+    spine_flexion_deg: Metric = None
+    duration_s: Metric = None
+    reba_trunk: Annotated[int | None, Field(ge=1, le=4)] = None
+
+
+class LiftEvent(_Message):
+    """One judged floor-level lift. ``event_id`` is the dedup key (delivery is at least
+    once); ``seq`` rises by one per event of this agent, so a gap shows a lost event."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    event_id: UUID
+    seq: NonNegativeInt
+    site: Name
+    camera: Name
+    track_id: TrackKey
+    start: UtcTime
+    bottom: UtcTime
+    end: UtcTime
+    posture: PostureLabel
+    confidence: Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
+    reason: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    view: ViewLabel
+    metrics: LiftMetrics
+    model: ShortText
+    model_sha256: Sha256
+    agent_version: ShortText
+
+    @model_validator(mode="after")
+    def _in_order(self) -> Self:
+        if not self.start <= self.bottom <= self.end:
+            raise ValueError("times must satisfy start <= bottom <= end")
+        return self
+
+
+class AgentStatus(_Message):
+    """Retained on the status topic: ``online`` on every connect, ``offline`` as the Last
+    Will (built at connect time, so ``since`` is then the connect time) or on clean stop."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    site: Name
+    camera: Name
+    state: Literal["online", "offline"]
+    since: UtcTime
+    agent_version: ShortText
+    model: ShortText
+
+
+class AgentStats(_Message):
+    """Periodic telemetry (QoS 0): enough to see a camera, model or broker link degrade."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    site: Name
+    camera: Name
+    at: UtcTime
+    fps: Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
+    inference_ms: Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
+    outbox_depth: NonNegativeInt
+    outbox_dropped: NonNegativeInt
+    published: NonNegativeInt
+    publish_failures: NonNegativeInt
+    camera_reconnects: NonNegativeInt
+    mqtt_reconnects: NonNegativeInt
+    frames: NonNegativeInt
+    lifts: dict[PostureLabel, NonNegativeInt] = Field(default_factory=dict)
+
+
+def utc_time(epoch_s: float) -> datetime:
+    """UTC epoch seconds → aware datetime, to the millisecond (the events' resolution)."""
+    return datetime.fromtimestamp(round(epoch_s, 3), timezone.utc)
+
+
+def _finite(value: float | None) -> float | None:
+    if value is None or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+def lift_metrics(features: dict[str, float | None], reba_trunk: int | None) -> LiftMetrics:
+    """The reported subset of `Posture.features`; NaN and missing become None."""
+    f = features
+    return LiftMetrics(
+        trunk_flexion_deg=_finite(f.get("trunk_flexion_deg")),
+        trunk_flexion_max_deg=_finite(f.get("trunk_flexion_max_deg")),
+        hip_angle_deg=_finite(f.get("hip_angle_deg")),
+        knee_angle_deg=_finite(f.get("knee_angle_deg")),
+        hip_shift=_finite(f.get("hip_shift")),
+        neck_drop_deg=_finite(f.get("neck_drop")),
+        chord_ratio=_finite(f.get("chord_ratio")),
+        back_curvature=_finite(f.get("back_curvature")),
+        spine_flexion_deg=_finite(f.get("spine_flexion_deg")),
+        duration_s=_finite(f.get("duration_s")),
+        reba_trunk=reba_trunk,
+    )
+
+
+def lift_event(
+    judged: JudgedLift,
+    *,
+    site: str,
+    camera: str,
+    seq: int,
+    track_key: str,
+    wall_of: Callable[[float], float],
+    model: str,
+    model_sha256: str,
+    agent_version: str,
+    event_id: UUID | None = None,
+) -> LiftEvent:
+    """The event for one judged lift; ``wall_of`` maps stream seconds to UTC epoch seconds.
+
+    ``track_key`` stands in for the tracker's integer id, which is deliberately not sent.
+    """
+    lift, p = judged.lift, judged.posture
+    return LiftEvent(
+        event_id=event_id or uuid4(),
+        seq=seq,
+        site=site,
+        camera=camera,
+        track_id=track_key,
+        start=utc_time(wall_of(lift.start)),
+        bottom=utc_time(wall_of(lift.bottom)),
+        end=utc_time(wall_of(lift.end)),
+        posture=p.label,
+        confidence=p.confidence,
+        reason=p.reason,
+        view=p.view,
+        metrics=lift_metrics(p.features, p.reba_trunk),
+        model=model,
+        model_sha256=model_sha256,
+        agent_version=agent_version,
+    )
+
+
+def json_schema() -> dict[str, Any]:
+    """JSON Schema of each message, for consumers that do not read Python."""
+    return {m.__name__: m.model_json_schema() for m in (LiftEvent, AgentStatus, AgentStats)}
