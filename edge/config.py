@@ -62,19 +62,19 @@ class TLSConfig(BaseModel):
 class BrokerConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    host: str = Field("localhost", min_length=1)
-    port: int = Field(1883, ge=1, le=65535)
-    client_id: str | None = Field(None, min_length=1, max_length=128)
+    host: str = Field(default="localhost", min_length=1)
+    port: int = Field(default=1883, ge=1, le=65535)
+    client_id: str | None = Field(default=None, min_length=1, max_length=128)
     """Fixed, so the broker keeps this agent's session; default liftwatch-edge-{site}-{camera}."""
     username: str | None = None
     password: SecretStr | None = None
     password_file: Path | None = None
     tls: TLSConfig | None = None
-    keepalive_s: int = Field(30, ge=1, le=65535)
-    session_expiry_s: int = Field(7 * 24 * 3600, ge=0, le=2**32 - 1)
+    keepalive_s: int = Field(default=30, ge=1, le=65535)
+    session_expiry_s: int = Field(default=7 * 24 * 3600, ge=0, le=2**32 - 1)
     """How long the broker keeps the session (and QoS 1 messages) while the agent is away."""
-    backoff_initial_s: float = Field(0.5, gt=0)
-    backoff_max_s: float = Field(30.0, gt=0)
+    backoff_initial_s: float = Field(default=0.5, gt=0)
+    backoff_max_s: float = Field(default=30.0, gt=0)
 
     @model_validator(mode="after")
     def _backoff_order(self) -> Self:
@@ -87,7 +87,7 @@ class OutboxConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     path: Path = Path("liftwatch-outbox.sqlite")
-    max_events: int = Field(1_000_000, ge=1)
+    max_events: int = Field(default=1_000_000, ge=1)
     """When full, the oldest events are dropped (and counted) so the newest still go out."""
 
 
@@ -103,14 +103,15 @@ def _check_lift_overrides(overrides: dict[str, Any]) -> dict[str, Any]:
     problems, checked = [], {}
     for name, value in overrides.items():
         if name not in fields:
-            problems.append(f"unknown setting {name!r} (valid: {', '.join(sorted(fields))})")
+            problems.append(f"{name}: unknown setting (valid: {', '.join(sorted(fields))})")
             continue
         try:
             checked[name] = TypeAdapter(fields[name]).validate_python(value, strict=True)
         except ValidationError:
-            problems.append(f"{name} must be {getattr(fields[name], '__name__', fields[name])}")
+            kind = getattr(fields[name], "__name__", fields[name])
+            problems.append(f"{name}: {value!r} is not a valid {kind}")
     if problems:
-        raise ValueError("; ".join(problems))
+        raise ValueError("\n".join(problems))
     return checked
 
 
@@ -126,16 +127,16 @@ class AgentConfig(BaseModel):
     camera: Name
     source: str = Field(min_length=1)
     """A video file, rtsp/http URL or device, or a camera-free source (see edge.agent)."""
-    fps: float = Field(10.0, gt=0, le=60)
+    fps: float = Field(default=10.0, gt=0, le=60)
     """Analysis rate: frames are dropped to this before the pose model."""
-    model: str = Field("movenet_multipose", min_length=1)
+    model: str = Field(default="movenet_multipose", min_length=1)
     refine: str | None = "movenet_lightning"
-    threads: int = Field(1, ge=1, le=64)
+    threads: int = Field(default=1, ge=1, le=64)
     silhouette: bool = True
-    broker: BrokerConfig = Field(default_factory=BrokerConfig)
-    outbox: OutboxConfig = Field(default_factory=OutboxConfig)
-    stats_interval_s: float = Field(30.0, gt=0)
-    metrics_port: int | None = Field(None, ge=1, le=65535)
+    broker: BrokerConfig = BrokerConfig()
+    outbox: OutboxConfig = OutboxConfig()
+    stats_interval_s: float = Field(default=30.0, gt=0)
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
     """Prometheus endpoint; off when unset."""
     lifts: dict[str, float | int] = Field(default_factory=dict)
     """Overrides of `edge.lifts.LiftConfig` thresholds, by field name."""
@@ -157,7 +158,29 @@ class AgentConfig(BaseModel):
         return self
 
     def lift_config(self) -> LiftConfig:
-        return dataclasses.replace(LiftConfig(), **self.lifts)
+        overrides: dict[str, Any] = dict(self.lifts)
+        return dataclasses.replace(LiftConfig(), **overrides)
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """Safe YAML that refuses a key given twice (YAML would silently keep the last)."""
+
+
+def _mapping_without_duplicates(loader: _StrictLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    seen = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r}", key_node.start_mark
+            )
+        seen.add(key)
+    return loader.construct_mapping(node)
+
+
+_StrictLoader.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_without_duplicates
+)
 
 
 def load_config(path: Path | str, env: Mapping[str, str] = os.environ) -> AgentConfig:
@@ -166,9 +189,9 @@ def load_config(path: Path | str, env: Mapping[str, str] = os.environ) -> AgentC
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read: {exc}") from exc
+        raise ConfigError(f"{path}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_StrictLoader)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: {_yaml_problem(exc)}") from exc
     if not isinstance(data, dict):
@@ -189,14 +212,33 @@ def _yaml_problem(exc: yaml.YAMLError) -> str:
 
 
 def _problems(exc: ValidationError) -> list[str]:
-    lines = []
+    lines: list[str] = []
     for err in exc.errors(include_url=False):
         field = ".".join(str(p) for p in err["loc"]) or "(top level)"
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
-            msg = "unknown setting"
-        lines.append(f"{field}: {msg}")
+            valid = _settings_at(err["loc"][:-1])
+            msg = f"unknown setting (valid: {', '.join(valid)})" if valid else "unknown setting"
+        if "\n" in msg:  # a validator's several "key: problem" lines, one per key
+            lines.extend(f"{field}.{line}" for line in msg.splitlines())
+        else:
+            lines.append(f"{field}: {msg}")
     return lines
+
+
+def _settings_at(loc: tuple[int | str, ...]) -> list[str]:
+    """Field names of the config section at ``loc`` (for 'unknown setting' messages)."""
+    model: type[BaseModel] = AgentConfig
+    for part in loc:
+        field = model.model_fields.get(str(part))
+        if field is None:
+            return []
+        inner = typing.get_args(field.annotation) or (field.annotation,)
+        models = [a for a in inner if isinstance(a, type) and issubclass(a, BaseModel)]
+        if not models:
+            return []
+        model = models[0]
+    return list(model.model_fields)
 
 
 def _resolve(base: Path, p: Path | None) -> Path | None:

@@ -13,7 +13,7 @@ import math
 import re
 from collections.abc import Callable
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Final, Literal
 from uuid import UUID, uuid4
 
 from pydantic import (
@@ -30,7 +30,7 @@ from typing_extensions import Self
 if TYPE_CHECKING:
     from edge.analysis import JudgedLift
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Final = 1
 TOPIC_ROOT = "liftwatch/v1"
 
 _NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
