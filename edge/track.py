@@ -215,7 +215,11 @@ class Tracker:
         gate = self.gate + self.gate_growth_per_s * dt
         refused = (dist > gate[:, None]) | (log_scale > self.max_log_scale)
         moved = np.where(n_both[..., None] > 0, displacement + shift[:, None, :], np.nan)
-        worst = gate + 1.0 + self.max_log_scale  # the dearest pair the gates let through
+        # Leaving a track unmatched costs about the dearest pair its gate lets through, but
+        # that price grows only half as fast as the gate: otherwise a track unseen for a
+        # second is as dear to leave out as it is loose to match, and can take a detection
+        # from the track that saw the same person a frame ago (deadlift-bad-000003).
+        worst = self.gate + 1.0 + self.max_log_scale + 0.5 * self.gate_growth_per_s * dt
         return np.where(refused, _BIG, cost), worst, moved
 
     def _absorb(
