@@ -187,8 +187,18 @@ def _dedupe(poses: Poses, min_score: float, iou: float = 0.6) -> npt.NDArray[np.
     return np.sort(np.array(keep, dtype=np.int64))
 
 
-def _same_person(poses: Poses, i: int, j: int, min_score: float = 0.3, near: float = 0.1) -> bool:
-    """Most keypoints confident in both lie within ``near`` of a body size of each other."""
+def _same_person(
+    poses: Poses, i: int, j: int, min_score: float = 0.3, near: float = 0.1, nested: float = 0.85
+) -> bool:
+    """One box (nearly) inside the other, or most keypoints confident in both within
+    ``near`` of a body size of each other."""
+    a, b = poses.boxes[i], poses.boxes[j]
+    inter = max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(
+        0.0, min(a[3], b[3]) - max(a[1], b[1])
+    )
+    smaller = min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1]))
+    if inter >= nested * max(float(smaller), 1.0):
+        return True  # one crop's person lies inside the other's: two readings of one body
     both = (poses.scores[i] >= min_score) & (poses.scores[j] >= min_score)
     if both.sum() < 4:
         return False
