@@ -219,7 +219,7 @@ def _problems(exc: ValidationError) -> list[str]:
         if err["type"] == "extra_forbidden":
             valid = _settings_at(err["loc"][:-1])
             msg = f"unknown setting (valid: {', '.join(valid)})" if valid else "unknown setting"
-        if "\n" in msg:  # a validator's several "key: problem" lines, one per key
+        if err["loc"] == ("lifts",) and err["type"] == "value_error":  # "name: problem" lines
             lines.extend(f"{field}.{line}" for line in msg.splitlines())
         else:
             lines.append(f"{field}: {msg}")
