@@ -32,7 +32,7 @@ def _poses_file(path: Path, n_lifts: int) -> list[str]:
     """A POSES.jsonl of one person lifting; returns the postures analysis finds in it."""
     stream = synth_stream(lift_scenario("stoop", n_lifts=n_lifts, yaw_deg=20), fps=10.0, seed=1)
     analyzer = LiftAnalyzer()
-    labels = []
+    labels: list[str] = []
     with path.open("w", encoding="utf-8") as out:
         for i, (t, poses) in enumerate(zip(stream.t, stream.poses, strict=True)):
             out.write(frame_record(float(t), i, 0.0, poses.to_records()) + "\n")
