@@ -128,6 +128,34 @@ def test_events_added_before_sigkill_are_there_after_reopen(tmp_path: Path) -> N
         assert outbox.add("t", payload).seq == 200
 
 
+_WRITER = """
+import sys
+from pathlib import Path
+from edge.outbox import Outbox
+outbox = Outbox(Path(sys.argv[1]))
+while True:
+    entry = outbox.add("t", lambda seq: b"%d" % seq * 100)
+    print(entry.seq, flush=True)
+"""
+
+
+def test_sigkill_at_any_moment_keeps_every_add_that_returned(tmp_path: Path) -> None:
+    path = tmp_path / "o.sqlite"
+    child = subprocess.Popen(
+        [sys.executable, "-c", _WRITER, str(path)], cwd=REPO, stdout=subprocess.PIPE
+    )
+    assert child.stdout is not None
+    reported = [int(child.stdout.readline()) for _ in range(300)]
+    child.send_signal(signal.SIGKILL)
+    child.wait(timeout=10)
+    reported += [int(line) for line in child.stdout.read().split()]
+    with Outbox(path) as outbox:
+        stored = [e.seq for e in outbox.pending(limit=len(reported) + 10)]
+        assert stored[: len(reported)] == reported == list(range(len(reported)))
+        assert len(stored) <= len(reported) + 1
+        assert outbox.add("t", payload).seq == len(stored)
+
+
 def test_concurrent_add_and_ack_lose_nothing(tmp_path: Path) -> None:
     n = 2000
     acked: list[int] = []
