@@ -171,3 +171,20 @@ def test_an_invalid_config_exits_2_naming_the_field(
     assert main_run(bad_source) == 2
     assert "synthetic:one" in capsys.readouterr().err
     assert not (tmp_path / "outbox.sqlite").exists()
+
+
+@pytest.mark.clips
+@pytest.mark.models
+def test_a_real_clip_through_the_real_model_gives_its_lift(
+    clips_dir: Path, model_dir: Path, tmp_path: Path, broker: Broker, subscriber: Subscriber
+) -> None:
+    from edge.models import load_manifest
+
+    clip = clips_dir / "deadlift-side-nico_blocked.mp4"  # one hip-hinge deadlift, side on
+    assert main_run(_config(tmp_path, broker, str(clip), silhouette=False)) == 0
+    got = subscriber.wait_for(1, topic=lift_topic(SITE, CAMERA))
+    event = LiftEvent.from_payload(got[0].payload)
+    assert event.model == "movenet_multipose"
+    assert event.model_sha256 == load_manifest()["movenet_multipose"].sha256
+    assert event.posture == "hinge" and event.view == "side"
+    assert event.metrics.trunk_flexion_max_deg is not None
