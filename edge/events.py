@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Annotated, Any, Final, Literal
 from uuid import UUID, uuid4
 
@@ -23,6 +23,7 @@ from pydantic import (
     ConfigDict,
     Field,
     NonNegativeInt,
+    PlainSerializer,
     model_validator,
 )
 from typing_extensions import Self
@@ -63,11 +64,19 @@ def alerts_topic(site: str) -> str:
 
 
 def _utc(value: datetime) -> datetime:
-    return value.astimezone(timezone.utc)
+    """UTC to the millisecond: finer is noise at 10 fps, and it keeps payloads uniform."""
+    value = value.astimezone(timezone.utc)
+    return value.replace(microsecond=0) + timedelta(milliseconds=round(value.microsecond / 1000))
+
+
+def _iso(value: datetime) -> str:
+    return value.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 Name = Annotated[str, AfterValidator(validate_name)]
-UtcTime = Annotated[AwareDatetime, AfterValidator(_utc)]
+UtcTime = Annotated[
+    AwareDatetime, AfterValidator(_utc), PlainSerializer(_iso, return_type=str, when_used="json")
+]
 Metric = Annotated[float | None, Field(allow_inf_nan=False)]
 PostureLabel = Literal["hinge", "rounded", "unscorable"]
 ViewLabel = Literal["side", "oblique", "front"]

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from edge.analysis import JudgedLift
 from edge.events import (
@@ -84,6 +86,15 @@ def test_times_in_other_zones_are_normalised_to_utc() -> None:
     )
     assert event.start == T0 and event.start.utcoffset() == timedelta(0)
     assert b"+01:00" not in event.to_payload()
+
+
+def test_times_go_out_in_utc_to_the_millisecond() -> None:
+    event = LiftEvent.from_payload(_payload())
+    assert b'"start":"2026-03-01T08:30:00.250Z"' in event.to_payload()
+    fine = T0 + timedelta(microseconds=999_600)
+    event = LiftEvent.from_payload(_payload(start=fine.isoformat(), bottom=fine.isoformat()))
+    assert event.start == T0.replace(microsecond=0) + timedelta(seconds=1, milliseconds=250)
+    assert LiftEvent.from_payload(event.to_payload()) == event
 
 
 @pytest.mark.parametrize(
@@ -271,3 +282,43 @@ def test_json_schema_describes_the_three_messages() -> None:
     assert set(lift["required"]) >= {"event_id", "seq", "site", "camera", "start", "posture"}
     assert lift["properties"]["posture"]["enum"] == ["hinge", "rounded", "unscorable"]
     json.dumps(schemas)  # serialisable as is, for `liftwatch-edge schema`
+
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "mqtt-contract.md"
+MODELS: dict[str, type[BaseModel]] = {
+    "LiftEvent": LiftEvent,
+    "AgentStatus": AgentStatus,
+    "AgentStats": AgentStats,
+}
+
+
+def _doc_examples() -> list[tuple[str, str]]:
+    return re.findall(r"<!-- example: (\w+) -->\s*```json\n(.*?)```", DOC.read_text(), re.S)
+
+
+def test_every_example_in_the_contract_doc_is_a_valid_complete_message() -> None:
+    examples = _doc_examples()
+    assert {name for name, _ in examples} == set(MODELS)
+    for name, text in examples:
+        model = MODELS[name]
+        message = model.from_payload(text.encode())  # type: ignore[attr-defined]
+        data = json.loads(text)
+        assert json.loads(message.to_payload()) == data  # no field left to a default
+        assert set(data) == set(model.model_fields)
+        if name == "LiftEvent":
+            assert set(data["metrics"]) == set(LiftMetrics.model_fields)
+
+
+def test_the_contract_doc_names_the_topics_the_code_uses() -> None:
+    text = DOC.read_text()
+
+    def pattern(topic: str) -> str:
+        return topic.replace("SITE", "{site}").replace("CAM", "{camera}")
+
+    for topic in (
+        lift_topic("SITE", "CAM"),
+        status_topic("SITE", "CAM"),
+        stats_topic("SITE", "CAM"),
+        alerts_topic("SITE"),
+    ):
+        assert f"`{pattern(topic)}`" in text
