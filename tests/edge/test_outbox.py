@@ -189,6 +189,32 @@ def test_concurrent_add_and_ack_lose_nothing(tmp_path: Path) -> None:
         assert outbox.depth() == 0
 
 
+def test_many_threads_adding_get_distinct_ordered_seqs(tmp_path: Path) -> None:
+    threads, per_thread = 4, 300
+    errors: list[BaseException] = []
+    path = tmp_path / "o.sqlite"
+
+    def adder(outbox: Outbox) -> None:
+        try:
+            for _ in range(per_thread):
+                outbox.add(TOPIC, payload)
+                outbox.depth()
+        except BaseException as e:
+            errors.append(e)
+
+    with Outbox(path) as outbox:
+        workers = [threading.Thread(target=adder, args=(outbox,)) for _ in range(threads)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(timeout=60)
+        assert not errors
+        entries = outbox.pending(limit=threads * per_thread + 1)
+        assert [e.seq for e in entries] == list(range(threads * per_thread))
+        assert [e.payload for e in entries] == [payload(e.seq) for e in entries]
+        assert outbox.depth() == threads * per_thread
+
+
 def test_disk_full_raises_clear_error_and_keeps_what_is_stored(tmp_path: Path) -> None:
     path = tmp_path / "o.sqlite"
     with Outbox(path) as outbox:
