@@ -8,7 +8,8 @@ seconds to take what is pending, publishes ``offline`` and exits 0; so does the 
 video file or a finite replay.
 
 Telemetry: an `AgentStats` message every ``stats_interval_s`` and, with ``metrics_port``, a
-Prometheus endpoint. "Inference" time is the whole per-frame analysis (pose model, tracker,
+Prometheus endpoint. Camera-free sources (``replay:``, ``synthetic:``) are described in
+`edge.replay`. "Inference" time is the whole per-frame analysis (pose model, tracker,
 lift detection and posture; for camera-free sources only the last two).
 """
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import signal
 import sys
 import threading
@@ -44,6 +46,7 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_CONFIG = 2
 FLUSH_TIMEOUT_S = 5.0
+POSTURES = ("hinge", "rounded", "unscorable")
 MAX_TRACK_KEYS = 256
 """Keys of tracks not seen in a while are forgotten (camera-free sources have no tracker to
 say a track ended), so a long run keeps no history of who was seen."""
@@ -85,9 +88,13 @@ class Agent:
         self.flush_timeout_s = flush_timeout_s
         self.topic = lift_topic(cfg.site, cfg.camera)
         self.outbox = Outbox(cfg.outbox.path, cfg.outbox.max_events)
-        self.publisher = Publisher(cfg, self.outbox)
+        try:
+            self.publisher = Publisher(cfg, self.outbox)
+        except BaseException:
+            self.outbox.close()
+            raise
         self.frames = 0
-        self.lifts: Counter[str] = Counter()
+        self.lifts: Counter[str] = Counter(dict.fromkeys(POSTURES, 0))
         self.lost = 0
         self.process_s = 0.0
         self.fps = 0.0
@@ -107,7 +114,10 @@ class Agent:
         cfg = self.cfg
         restore = self._install_signals()
         if cfg.metrics_port is not None:
-            self._metrics = _Metrics(self, cfg.metrics_port)
+            try:
+                self._metrics = _Metrics(self, cfg.metrics_port)
+            except OSError as exc:  # metrics are optional; delivering events is not
+                log.error("no Prometheus endpoint on port %d: %s", cfg.metrics_port, exc)
         log.info(
             "agent %s/%s started: source %s, model %s, outbox %s (%d pending)",
             cfg.site,
@@ -320,7 +330,7 @@ class _Metrics:
         yield CounterMetricFamily("liftwatch_edge_frames", "Frames analysed", a.frames)
         yield GaugeMetricFamily("liftwatch_edge_analysis_fps", "Frames analysed per second", a.fps)
         lifts = CounterMetricFamily("liftwatch_edge_lifts", "Lifts judged", labels=["posture"])
-        for label in ("hinge", "rounded", "unscorable"):
+        for label in POSTURES:
             lifts.add_metric([label], a.lifts[label])
         yield lifts
         yield GaugeMetricFamily(
@@ -386,10 +396,24 @@ def main_run(config_path: Path) -> int:
     except (SourceError, ModelError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+    except OSError as exc:  # the broker's TLS files: missing, unreadable or not PEM
+        print(f"error: {_tls_problem(cfg, exc)}", file=sys.stderr)
+        return EXIT_CONFIG
     except OutboxError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILED
     return agent.run()
+
+
+def _tls_problem(cfg: AgentConfig, exc: OSError) -> str:
+    """paho's TLS errors do not say which file; name the first one that cannot be read."""
+    tls = cfg.broker.tls
+    for name in ("ca_file", "cert_file", "key_file"):
+        path = getattr(tls, name, None)
+        if path is not None and not os.access(path, os.R_OK):
+            why = "no such file" if not path.exists() else "not readable"
+            return f"broker.tls.{name}: {path}: {why}"
+    return f"broker.tls: cannot load the certificates or key: {exc}"
 
 
 def _close(source: object) -> None:

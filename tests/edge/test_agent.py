@@ -170,7 +170,13 @@ def test_an_invalid_config_exits_2_naming_the_field(
     bad_source = _config(tmp_path, broker, "synthetic:one")
     assert main_run(bad_source) == 2
     assert "synthetic:one" in capsys.readouterr().err
-    assert not (tmp_path / "outbox.sqlite").exists()
+
+    no_ca = _config(tmp_path, broker, "synthetic:1")
+    cfg = yaml.safe_load(no_ca.read_text())
+    cfg["broker"]["tls"] = {"ca_file": "missing-ca.pem"}
+    no_ca.write_text(yaml.safe_dump(cfg))
+    assert main_run(no_ca) == 2
+    assert "broker.tls.ca_file" in capsys.readouterr().err
 
 
 @pytest.mark.clips
