@@ -402,7 +402,11 @@ def main_run(config_path: Path) -> int:
     except OutboxError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILED
-    return agent.run()
+    try:
+        return agent.run()
+    except SourceError as exc:  # a file that stops decoding, a malformed replay line
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
 
 
 def _tls_problem(cfg: AgentConfig, exc: OSError) -> str:
