@@ -95,6 +95,21 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_schema(args: argparse.Namespace) -> int:
+    import json
+
+    from edge.events import json_schema
+
+    print(json.dumps(json_schema(), indent=2))
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from edge.agent import main_run
+
+    return main_run(Path(args.config))
+
+
 def _add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--model",
@@ -158,6 +173,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", metavar="OUT", help="also write the figures as JSON")
     _add_model_options(p)
     p.set_defaults(func=_cmd_eval)
+
+    p = sub.add_parser("run", help="run the agent for one camera: lifts to MQTT, never losing one")
+    p.add_argument("--config", required=True, help="CAMERA.yaml (see examples/camera.yaml)")
+    p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("schema", help="print the JSON Schema of the MQTT messages")
+    p.set_defaults(func=_cmd_schema)
     return parser
 
 
@@ -177,6 +199,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `liftwatch-edge schema | head`: the reader left, not an error
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":
