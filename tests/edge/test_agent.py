@@ -159,6 +159,30 @@ def test_events_in_the_outbox_survive_sigkill_and_go_out_after_restart(
     assert sorted(e["seq"] for e in received.values()) == list(range(len(stored)))
 
 
+def test_a_full_outbox_drops_the_oldest_counts_them_and_the_agent_keeps_going(
+    tmp_path: Path, broker: Broker
+) -> None:
+    assert len(_poses_file(tmp_path / "poses.jsonl", n_lifts=6)) == 6
+    broker.stop()
+    config = _config(
+        tmp_path,
+        broker,
+        f"replay-fast:{tmp_path / 'poses.jsonl'}",
+        outbox={"path": "outbox.sqlite", "max_events": 2},
+    )
+    assert main_run(config) == 0  # all six lifts judged; the broker never answered
+    with Outbox(tmp_path / "outbox.sqlite") as outbox:
+        kept = [LiftEvent.from_payload(e.payload).seq for e in outbox.pending()]
+        assert (kept, outbox.dropped) == ([4, 5], 4)
+
+    broker.start()
+    (tmp_path / "empty.jsonl").write_text("")
+    with Subscriber(broker, lift_topic(SITE, CAMERA)) as sub:
+        assert main_run(_config(tmp_path, broker, f"replay-fast:{tmp_path / 'empty.jsonl'}")) == 0
+        got = sub.wait_for(2)
+    assert sorted(LiftEvent.from_payload(m.payload).seq for m in got) == [4, 5]
+
+
 def test_an_invalid_config_exits_2_naming_the_field(
     tmp_path: Path, broker: Broker, capsys: pytest.CaptureFixture[str]
 ) -> None:
