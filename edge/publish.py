@@ -29,7 +29,7 @@ from paho.mqtt.properties import Properties
 from edge import __version__
 from edge.config import AgentConfig
 from edge.events import AgentStats, AgentStatus, stats_topic, status_topic
-from edge.outbox import Outbox
+from edge.outbox import Outbox, OutboxError
 
 log = logging.getLogger(__name__)
 
@@ -246,8 +246,16 @@ class Publisher:
                 self._last_sent = min(self._last_sent, entry_id - 1)
             self._retry_at = time.monotonic() + self.cfg.broker.backoff_initial_s
         else:
-            self.outbox.ack(entry_id)
             self.published += 1
+            try:
+                self.outbox.ack(entry_id)
+            except OutboxError as exc:
+                # A full disk refuses even deletes (the WAL needs room). The event reached the
+                # broker; it stays in the outbox and may be sent again, which receivers
+                # tolerate (dedup by event_id). Said once, not per event.
+                if self.last_error != str(exc):
+                    log.error("outbox: cannot remove delivered event %d: %s", entry_id, exc)
+                self.last_error = str(exc)
         self._wake.set()
 
     def _publish(
