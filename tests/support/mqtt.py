@@ -121,7 +121,7 @@ class Broker:
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
-    def start(self, timeout_s: float = 5.0) -> Broker:
+    def start(self, timeout_s: float = 15.0) -> Broker:
         if self.running:
             return self
         self._process = subprocess.Popen(
@@ -132,7 +132,7 @@ class Broker:
         self.wait_listening(timeout_s)
         return self
 
-    def wait_listening(self, timeout_s: float = 5.0) -> None:
+    def wait_listening(self, timeout_s: float = 15.0) -> None:
         deadline = time.monotonic() + timeout_s
         ports = [p for p in (self.port, self.tls_port) if p]
         while not all(_listening(p) for p in ports):
@@ -298,7 +298,7 @@ class Subscriber:
         with self._cond:
             return [m for m in self.messages if m.topic == topic]
 
-    def wait_for(self, n: int, timeout_s: float = 5.0, topic: str | None = None) -> list[Message]:
+    def wait_for(self, n: int, timeout_s: float = 15.0, topic: str | None = None) -> list[Message]:
         """Block until ``n`` messages (on ``topic`` if given) arrived; returns them all.
 
         Raises TimeoutError naming how many came, so a failing test says what was lost.
@@ -317,7 +317,7 @@ class Subscriber:
             return found
 
     def wait_until(
-        self, predicate: Callable[[list[Message]], bool], timeout_s: float = 5.0
+        self, predicate: Callable[[list[Message]], bool], timeout_s: float = 15.0
     ) -> list[Message]:
         """Block until ``predicate(messages)`` is true; returns the messages."""
         deadline = time.monotonic() + timeout_s
