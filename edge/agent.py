@@ -89,7 +89,7 @@ class Agent:
         self.topic = lift_topic(cfg.site, cfg.camera)
         self.outbox = Outbox(cfg.outbox.path, cfg.outbox.max_events)
         try:
-            self.publisher = Publisher(cfg, self.outbox)
+            self.publisher = Publisher(cfg, self.outbox, model=self.model)
         except BaseException:
             self.outbox.close()
             raise

@@ -39,10 +39,18 @@ _AUTH_HINT = "check broker.username and its password (LIFTWATCH_MQTT_PASSWORD or
 class Publisher:
     """Drains the Outbox to the broker in order, QoS 1; acks outbox entries on PUBACK."""
 
-    def __init__(self, cfg: AgentConfig, outbox: Outbox, *, max_inflight: int = 100) -> None:
+    def __init__(
+        self,
+        cfg: AgentConfig,
+        outbox: Outbox,
+        *,
+        max_inflight: int = 100,
+        model: str | None = None,
+    ) -> None:
         if max_inflight < 1:
             raise ValueError(f"max_inflight must be at least 1, got {max_inflight}")
         self.cfg = cfg
+        self.model = model or cfg.model  # what the status says produced the events
         self.outbox = outbox
         self.max_inflight = max_inflight
         self.status_topic = status_topic(cfg.site, cfg.camera)
@@ -153,7 +161,7 @@ class Publisher:
             state=state,
             since=datetime.now(timezone.utc),
             agent_version=__version__,
-            model=self.cfg.model,
+            model=self.model,
         ).to_payload()
 
     def _set_state(self, state: str, level: int, message: str) -> None:

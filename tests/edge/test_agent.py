@@ -112,7 +112,8 @@ def test_sigterm_publishes_offline_and_exits_0_with_stats_on_the_way(
         last = AgentStats.from_payload(stats[-1].payload)
         assert last.frames > 0 and last.fps > 0
         online = subscriber.on(status_topic(SITE, CAMERA))
-        assert AgentStatus.from_payload(online[0].payload).state == "online"
+        status = AgentStatus.from_payload(online[0].payload)
+        assert (status.state, status.model) == ("online", "synthetic")  # same as its events
         agent.send_signal(signal.SIGTERM)
         out, _ = agent.communicate(timeout=15)
     finally:
