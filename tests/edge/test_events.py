@@ -285,6 +285,7 @@ def test_json_schema_describes_the_three_messages() -> None:
 
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "mqtt-contract.md"
+README = DOC.parents[1] / "README.md"
 MODELS: dict[str, type[BaseModel]] = {
     "LiftEvent": LiftEvent,
     "AgentStatus": AgentStatus,
@@ -292,12 +293,13 @@ MODELS: dict[str, type[BaseModel]] = {
 }
 
 
-def _doc_examples() -> list[tuple[str, str]]:
-    return re.findall(r"<!-- example: (\w+) -->\s*```json\n(.*?)```", DOC.read_text(), re.S)
+def _doc_examples(doc: Path = DOC) -> list[tuple[str, str]]:
+    return re.findall(r"<!-- example: (\w+) -->\s*```json\n(.*?)```", doc.read_text(), re.S)
 
 
-def test_every_example_in_the_contract_doc_is_a_valid_complete_message() -> None:
-    examples = _doc_examples()
+@pytest.mark.parametrize("doc", [DOC, README], ids=["contract", "readme"])
+def test_every_example_in_the_contract_doc_is_a_valid_complete_message(doc: Path) -> None:
+    examples = _doc_examples(doc)
     assert {name for name, _ in examples} == set(MODELS)
     for name, text in examples:
         model = MODELS[name]
