@@ -17,37 +17,26 @@ def _cmd_models(args: argparse.Namespace) -> int:
     from edge.models import check, load_manifest, search_dirs
 
     manifest = load_manifest()
+    unknown = [k for k in args.require or [] if k not in manifest]
+    if unknown:
+        print(f"error: unknown model(s) {', '.join(unknown)}; known: {', '.join(manifest)}",
+              file=sys.stderr)  # fmt: skip
+        return EXIT_USAGE
     dirs = [Path(args.dir)] if args.dir else search_dirs()
     print(f"looking in: {', '.join(str(d) for d in dirs)}")
-    bad = 0
-    for key, spec in manifest.items():
-        status = check(spec, dirs)
+    statuses = {key: check(spec, dirs) for key, spec in manifest.items()}
+    for key, status in statuses.items():
         if status.ok:
-            print(
-                f"  ok       {key:24s} {status.path}  [{spec.role}, {spec.licence.split(' ')[0]}]"
-            )
+            kind = f"{status.spec.role}, {status.spec.licence.split(' ')[0]}"
+            print(f"  ok       {key:24s} {status.path}  [{kind}]")
         else:
-            bad += 1
-            print(
-                f"  MISSING  {key:24s} {status.problem}"
-                if status.path is None
-                else f"  CORRUPT  {key:24s} {status.problem}"
-            )
-    needed = (
-        [k for k in (args.require or []) if not check(manifest[k], dirs).ok]
-        if (args.require)
-        else []
-    )
-    if args.require:
-        unknown = [k for k in args.require if k not in manifest]
-        if unknown:
-            print(f"error: unknown model(s) {unknown}", file=sys.stderr)
-            return EXIT_USAGE
-    if needed:
-        print(f"error: required model(s) unavailable: {', '.join(needed)}", file=sys.stderr)
-        return 1
-    if bad and not args.require:
-        print(f"{bad} of {len(manifest)} model(s) unavailable", file=sys.stderr)
+            word = "MISSING" if status.path is None else "CORRUPT"
+            print(f"  {word:8s} {key:24s} {status.problem}")
+    wanted = args.require or list(manifest)
+    failing = [k for k in wanted if not statuses[k].ok]
+    if failing:
+        what = "required " if args.require else ""
+        print(f"error: {what}model(s) unavailable: {', '.join(failing)}", file=sys.stderr)
         return 1
     return 0
 

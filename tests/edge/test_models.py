@@ -70,3 +70,12 @@ def test_models_command_passes_on_real_weights(
 ) -> None:
     assert main(["models", "--dir", str(model_dir)]) == 0
     assert "CORRUPT" not in capsys.readouterr().out
+
+
+def test_models_require_names_unknown_keys_and_fails_on_missing_ones(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["models", "--dir", str(tmp_path), "--require", "no_such"]) == 2
+    assert "unknown model(s) no_such" in capsys.readouterr().err
+    assert main(["models", "--dir", str(tmp_path), "--require", "movenet_lightning"]) == 1
+    assert "required model(s) unavailable: movenet_lightning" in capsys.readouterr().err
