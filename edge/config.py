@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import typing
 from collections.abc import Mapping
 from functools import cache
@@ -248,6 +249,24 @@ def _resolve(base: Path, p: Path | None) -> Path | None:
     return p if p.is_absolute() else base / p
 
 
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+_REPLAY = re.compile(r"^(replay(?:-[a-z]+)*):(.+)$", re.IGNORECASE)
+
+
+def _resolve_source(base: Path, source: str) -> str:
+    """A video file or replay path in ``source`` is relative to the config file, like every
+    other path; URLs, devices and synthetic seeds are left alone."""
+    text = source.strip()
+    if _URL.match(text) or text.isdigit() or text.startswith("/dev/"):
+        return source
+    replay = _REPLAY.match(text)
+    if replay:
+        return f"{replay.group(1)}:{_resolve(base, Path(replay.group(2)))}"
+    if text.lower().startswith("synthetic"):
+        return source
+    return str(_resolve(base, Path(text)))
+
+
 def _resolve_paths(cfg: AgentConfig, base: Path) -> AgentConfig:
     b = cfg.broker
     tls = b.tls
@@ -261,7 +280,8 @@ def _resolve_paths(cfg: AgentConfig, base: Path) -> AgentConfig:
         )
     broker = b.model_copy(update={"tls": tls, "password_file": _resolve(base, b.password_file)})
     outbox = cfg.outbox.model_copy(update={"path": _resolve(base, cfg.outbox.path)})
-    return cfg.model_copy(update={"broker": broker, "outbox": outbox})
+    source = _resolve_source(base, cfg.source)
+    return cfg.model_copy(update={"broker": broker, "outbox": outbox, "source": source})
 
 
 def _with_password(cfg: AgentConfig, env: Mapping[str, str], source: Path) -> AgentConfig:

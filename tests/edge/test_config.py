@@ -133,6 +133,26 @@ def test_relative_paths_are_relative_to_the_config_file(tmp_path: Path) -> None:
     assert cfg.broker.tls is not None and cfg.broker.tls.ca_file == tmp_path / "ca.pem"
 
 
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("clips/dock.mp4", "{dir}/clips/dock.mp4"),
+        ("/abs/dock.mp4", "/abs/dock.mp4"),
+        ("replay-fast:poses.jsonl", "replay-fast:{dir}/poses.jsonl"),
+        ("synthetic:3", "synthetic:3"),
+        ("rtsp://cam.local:554/s1", "rtsp://cam.local:554/s1"),
+        ("0", "0"),
+        ("/dev/video2", "/dev/video2"),
+    ],
+)
+def test_file_sources_are_relative_to_the_config_file(
+    tmp_path: Path, source: str, expected: str
+) -> None:
+    text = MINIMAL.replace("source: synthetic:1", f"source: '{source}'")
+    cfg = load_config(_write(tmp_path, text), {})
+    assert cfg.source == expected.format(dir=tmp_path)
+
+
 def test_lift_overrides_reach_the_lift_config() -> None:
     cfg = AgentConfig(
         site="s", camera="c", source="x", lifts={"max_floor_s": 6, "shin_smooth_frames": 5}
