@@ -26,7 +26,8 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from edge.analyze import AnalyzeOptions, build_pipeline, frame_record
+from edge.analyze import frame_record
+from edge.pipeline import build_pipeline
 from edge.source import open_source
 
 _Session = ort.InferenceSession
@@ -44,17 +45,7 @@ def _clip_path(name: str) -> Path:
 
 def pipeline_pass(args: argparse.Namespace, record: list | None = None) -> tuple[float, int, dict]:
     """One full analyze-equivalent pass; returns (seconds, frames, stage ms)."""
-    pipeline = build_pipeline(
-        AnalyzeOptions(
-            clip=str(args.clip_path),
-            out=Path(os.devnull),
-            model=args.model,
-            refine=args.refine,
-            fps=args.fps,
-            threads=args.threads,
-            silhouette=not args.no_silhouette,
-        )
-    )
+    pipeline = build_pipeline(args.model, args.refine, args.threads, not args.no_silhouette)
     original = _Session.run
     if record is not None:
 

@@ -35,7 +35,7 @@ from edge.events import AgentStats, PostureLabel, lift_event, lift_topic, utc_ti
 from edge.frames import Frame
 from edge.models import ModelError, load_manifest
 from edge.outbox import Outbox, OutboxError
-from edge.pipeline import PosePipeline
+from edge.pipeline import PosePipeline, build_pipeline
 from edge.publish import Publisher
 from edge.replay import PoseFrame, PoseSource, open_pose_source
 from edge.source import LiveSource, SourceError, open_source
@@ -80,7 +80,9 @@ class Agent:
         self.pipeline: PosePipeline | None = None
         self.analyzer: LiftAnalyzer | None = None
         if frames is not None:
-            self.pipeline = pipeline or build_pipeline(cfg)
+            self.pipeline = pipeline or build_pipeline(
+                cfg.model, cfg.refine, cfg.threads, cfg.silhouette, cfg.lift_config()
+            )
         else:
             self.analyzer = LiftAnalyzer(cfg.lift_config())
         self.model = model or cfg.model
@@ -354,19 +356,6 @@ class _Metrics:
 
     def close(self) -> None:
         self.server.shutdown()
-
-
-def build_pipeline(cfg: AgentConfig) -> PosePipeline:
-    """Pose model, tracker and lift analysis as configured (the same stages as `analyze`)."""
-    from edge.pose import create_estimator
-
-    estimator = create_estimator(cfg.model, threads=cfg.threads, refine=cfg.refine)
-    contour = None
-    if cfg.silhouette:
-        from edge.silhouette import BackContour
-
-        contour = BackContour(threads=cfg.threads)
-    return PosePipeline(estimator, analyzer=LiftAnalyzer(cfg.lift_config(), contour=contour))
 
 
 def build_agent(cfg: AgentConfig) -> Agent:

@@ -16,9 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from edge.analysis import JudgedLift, LiftAnalyzer
-from edge.pipeline import PosePipeline
-from edge.pose import create_estimator
+from edge.analysis import JudgedLift
+from edge.pipeline import build_pipeline
 from edge.poses import Poses
 from edge.render import OverlayWriter, lift_caption
 from edge.source import FileSource, Prefetch, open_source
@@ -76,20 +75,10 @@ def lift_record(judged: JudgedLift) -> dict[str, Any]:
     }
 
 
-def build_pipeline(opts: AnalyzeOptions) -> PosePipeline:
-    estimator = create_estimator(opts.model, threads=opts.threads, refine=opts.refine)
-    contour = None
-    if opts.silhouette:
-        from edge.silhouette import BackContour
-
-        contour = BackContour(threads=opts.threads)
-    return PosePipeline(estimator, analyzer=LiftAnalyzer(contour=contour))
-
-
 def analyze(opts: AnalyzeOptions, log: IO[str] = sys.stderr) -> AnalyzeSummary:
     """Run the pipeline over a clip; raises SourceError / ModelError with clear messages."""
     source = open_source(opts.clip, opts.fps, prefetch=True)
-    pipeline = build_pipeline(opts)
+    pipeline = build_pipeline(opts.model, opts.refine, opts.threads, opts.silhouette)
     is_file = isinstance(source, Prefetch | FileSource)
     live_writer = OverlayWriter(opts.render, opts.fps) if opts.render and not is_file else None
     opts.out.parent.mkdir(parents=True, exist_ok=True)

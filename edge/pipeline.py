@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from edge.analysis import JudgedLift, LiftAnalyzer
 from edge.frames import Frame
+from edge.lifts import LiftConfig
 from edge.pose.base import PoseEstimator
 from edge.poses import Poses
 from edge.track import Tracker
@@ -84,3 +85,22 @@ class PosePipeline:
             if frame is None:
                 return
             yield self.process(frame)
+
+
+def build_pipeline(
+    model: str,
+    refine: str | None,
+    threads: int = 1,
+    silhouette: bool = True,
+    lift_config: LiftConfig | None = None,
+) -> PosePipeline:
+    """Every stage as `analyze` and the agent run them; raises ModelError naming a bad file."""
+    from edge.pose import create_estimator
+
+    estimator = create_estimator(model, threads=threads, refine=refine)
+    contour = None
+    if silhouette:
+        from edge.silhouette import BackContour
+
+        contour = BackContour(threads=threads)
+    return PosePipeline(estimator, analyzer=LiftAnalyzer(lift_config, contour=contour))
