@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import cv2
 import numpy as np
 import numpy.typing as npt
 
@@ -39,8 +38,6 @@ class CropTracking:
         min_person_score: float = 0.25,
         max_people: int = 6,
         shrink: float = 0.9,
-        still_diff: float = 2.0,
-        max_still: int = 5,
         name: str = "",
     ) -> None:
         self.name = name or f"{refiner.name}+tracking"
@@ -50,17 +47,11 @@ class CropTracking:
         self.min_person_score = min_person_score
         self.max_people = max_people
         self.shrink = shrink
-        self.still_diff = still_diff
-        self.max_still = max_still
         self._calls = 0
         self._force_keyframe = True  # the first frame is always a keyframe
         self._squares = np.zeros((0, 3), np.float32)
         self._centres = np.zeros((0, 2), np.float32)  # keypoint centres that made the squares
-        self._last: Poses = Poses.empty()  # last output, one row per square
-        self._thumbs: list[np.ndarray] = []
-        self._still = np.zeros(0, np.int64)
         self.keyframes = 0
-        self.reused = 0
 
     def __call__(self, image: Image) -> Poses:
         keyframe = self._force_keyframe or self._calls % self.keyframe_every == 0
@@ -70,18 +61,12 @@ class CropTracking:
         if keyframe:
             self.keyframes += 1
             squares, centres = self._add_found(image, squares, centres)
-        thumbs = [_thumbnail(image, sq) for sq in squares]
-        poses = self._estimate(image, squares, thumbs)
+        poses = self.refiner.on_squares(image, squares)
         keep = _dedupe(poses, self.min_person_score)
         # Losing someone we were following makes the next frame a keyframe, so a person who
         # moves out of their crop is found again at once rather than a second later.
         self._force_keyframe = not set(range(followed)) <= set(keep.tolist())
         poses = poses[keep]
-        self._last = poses
-        self._thumbs = [thumbs[i] for i in keep]
-        self._still = (
-            self._still[keep] if len(self._still) == len(squares) else np.zeros(len(keep), np.int64)
-        )
         self._squares, self._centres = self._follow(
             poses, squares[keep], centres[keep], image.shape[1], image.shape[0]
         )
@@ -108,34 +93,6 @@ class CropTracking:
         centres = np.concatenate([centres, fresh[:, :2]])[:n]
         return squares, centres
 
-    def _estimate(
-        self, image: Image, squares: npt.NDArray[np.float32], thumbs: list[np.ndarray]
-    ) -> Poses:
-        """Refine every crop, except people who have not moved since the last frame.
-
-        A still person's previous pose is reused for up to ``max_still`` frames: standing
-        and waiting is most of a warehouse day, and their keypoints would not change.
-        """
-        n_prev = len(self._last)
-        still = np.zeros(len(squares), bool)
-        for i in range(min(n_prev, len(squares))):
-            if self._still[i] < self.max_still:
-                diff = float(np.abs(thumbs[i] - self._thumbs[i]).mean())
-                still[i] = diff < self.still_diff
-        moving = np.flatnonzero(~still)
-        fresh = self.refiner.on_squares(image, squares[moving])
-        if not still.any():
-            self._still = np.zeros(len(squares), np.int64)
-            return fresh
-        self.reused += int(still.sum())
-        counts = np.zeros(len(squares), np.int64)
-        counts[: min(n_prev, len(squares))] = self._still[: len(squares)]
-        self._still = np.where(still, counts + 1, 0)
-        rows = np.empty(len(squares), np.int64)
-        rows[moving] = np.arange(len(moving)) + n_prev
-        rows[still] = np.flatnonzero(still)
-        return Poses.concat([self._last, fresh])[rows]
-
     def _follow(
         self,
         poses: Poses,
@@ -153,17 +110,6 @@ class CropTracking:
         nxt[:, 0] = nxt[:, 0].clip(0, width)
         nxt[:, 1] = nxt[:, 1].clip(0, height)
         return nxt.astype(np.float32), centre.astype(np.float32)
-
-
-def _thumbnail(image: Image, square: npt.NDArray[np.float32], size: int = 16) -> np.ndarray:
-    """A tiny grey view of a crop, enough to tell whether anything in it moved."""
-    cx, cy, side = (float(v) for v in square)
-    big = 4 * size  # sample densely, then average: point samples would flicker with noise
-    k = big / side
-    m = np.array([[k, 0, big / 2 - k * cx], [0, k, big / 2 - k * cy]])
-    crop = cv2.warpAffine(image, m, (big, big), flags=cv2.INTER_LINEAR)
-    small = cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA)
-    return cv2.cvtColor(small, cv2.COLOR_BGR2GRAY).astype(np.float32)
 
 
 def _square_boxes(squares: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
