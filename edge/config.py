@@ -18,7 +18,6 @@ from functools import cache
 from pathlib import Path
 from typing import Annotated, Any
 
-import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -34,12 +33,11 @@ from typing_extensions import Self
 
 from edge.events import validate_name
 from edge.lifts import LiftConfig
+from edge.yamlfile import ConfigError, problems, read_mapping, resolve
+
+__all__ = ["AgentConfig", "ConfigError", "load_config"]
 
 PASSWORD_ENV = "LIFTWATCH_MQTT_PASSWORD"
-
-
-class ConfigError(ValueError):
-    """An unusable config; the message has one ``file: field.path: problem`` line per problem."""
 
 
 class TLSConfig(BaseModel):
@@ -163,90 +161,18 @@ class AgentConfig(BaseModel):
         return dataclasses.replace(LiftConfig(), **overrides)
 
 
-class _StrictLoader(yaml.SafeLoader):
-    """Safe YAML that refuses a key given twice (YAML would silently keep the last)."""
-
-
-def _mapping_without_duplicates(loader: _StrictLoader, node: yaml.MappingNode) -> dict[Any, Any]:
-    seen = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node)
-        if key in seen:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r}", key_node.start_mark
-            )
-        seen.add(key)
-    return loader.construct_mapping(node)
-
-
-_StrictLoader.add_constructor(
-    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_without_duplicates
-)
-
-
 def load_config(path: Path | str, env: Mapping[str, str] = os.environ) -> AgentConfig:
     """Read, validate and complete (paths, password) one agent config; raises ConfigError."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
-    try:
-        data = yaml.load(text, Loader=_StrictLoader)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: {_yaml_problem(exc)}") from exc
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping of settings (site:, camera:, ...)")
+    data = read_mapping(path, "site:, camera:, ...")
     try:
         cfg = AgentConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError("\n".join(f"{path}: {p}" for p in _problems(exc))) from None
+        raise ConfigError(
+            "\n".join(f"{path}: {p}" for p in problems(exc, AgentConfig, frozenset({"lifts"})))
+        ) from None
     cfg = _resolve_paths(cfg, path.parent)
     return _with_password(cfg, env, path)
-
-
-def _yaml_problem(exc: yaml.YAMLError) -> str:
-    mark = getattr(exc, "problem_mark", None)
-    problem = getattr(exc, "problem", None) or str(exc)
-    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
-    return f"{where}invalid YAML: {problem}"
-
-
-def _problems(exc: ValidationError) -> list[str]:
-    lines: list[str] = []
-    for err in exc.errors(include_url=False):
-        field = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        msg = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            valid = _settings_at(err["loc"][:-1])
-            msg = f"unknown setting (valid: {', '.join(valid)})" if valid else "unknown setting"
-        if err["loc"] == ("lifts",) and err["type"] == "value_error":  # "name: problem" lines
-            lines.extend(f"{field}.{line}" for line in msg.splitlines())
-        else:
-            lines.append(f"{field}: {msg}")
-    return lines
-
-
-def _settings_at(loc: tuple[int | str, ...]) -> list[str]:
-    """Field names of the config section at ``loc`` (for 'unknown setting' messages)."""
-    model: type[BaseModel] = AgentConfig
-    for part in loc:
-        field = model.model_fields.get(str(part))
-        if field is None:
-            return []
-        inner = typing.get_args(field.annotation) or (field.annotation,)
-        models = [a for a in inner if isinstance(a, type) and issubclass(a, BaseModel)]
-        if not models:
-            return []
-        model = models[0]
-    return list(model.model_fields)
-
-
-def _resolve(base: Path, p: Path | None) -> Path | None:
-    if p is None:
-        return None
-    p = p.expanduser()
-    return p if p.is_absolute() else base / p
 
 
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
@@ -261,10 +187,10 @@ def _resolve_source(base: Path, source: str) -> str:
         return source
     replay = _REPLAY.match(text)
     if replay:
-        return f"{replay.group(1)}:{_resolve(base, Path(replay.group(2)))}"
+        return f"{replay.group(1)}:{resolve(base, Path(replay.group(2)))}"
     if text.lower().startswith("synthetic"):
         return source
-    return str(_resolve(base, Path(text)))
+    return str(resolve(base, Path(text)))
 
 
 def _resolve_paths(cfg: AgentConfig, base: Path) -> AgentConfig:
@@ -273,13 +199,13 @@ def _resolve_paths(cfg: AgentConfig, base: Path) -> AgentConfig:
     if tls is not None:
         tls = tls.model_copy(
             update={
-                "ca_file": _resolve(base, tls.ca_file),
-                "cert_file": _resolve(base, tls.cert_file),
-                "key_file": _resolve(base, tls.key_file),
+                "ca_file": resolve(base, tls.ca_file),
+                "cert_file": resolve(base, tls.cert_file),
+                "key_file": resolve(base, tls.key_file),
             }
         )
-    broker = b.model_copy(update={"tls": tls, "password_file": _resolve(base, b.password_file)})
-    outbox = cfg.outbox.model_copy(update={"path": _resolve(base, cfg.outbox.path)})
+    broker = b.model_copy(update={"tls": tls, "password_file": resolve(base, b.password_file)})
+    outbox = cfg.outbox.model_copy(update={"path": resolve(base, cfg.outbox.path)})
     source = _resolve_source(base, cfg.source)
     return cfg.model_copy(update={"broker": broker, "outbox": outbox, "source": source})
 
