@@ -1,0 +1,82 @@
+"""The FastAPI application: store, organisation and ingest wired together for one process.
+
+`create_app` is what `liftwatch-dashboard serve` runs and what the tests start; everything a
+request handler needs hangs off ``app.state`` as a `Services` value (see `dashboard.deps`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+
+from dashboard import __version__
+from dashboard.config import DashboardConfig
+from dashboard.store import Store, open_store
+from dashboard.store.organisation import CurrentOrganisation, apply_organisation_file
+
+log = logging.getLogger("liftwatch.dashboard")
+
+
+@dataclass
+class Services:
+    """What one dashboard process runs; ``ingest`` is None when MQTT is off."""
+
+    config: DashboardConfig
+    store: Store
+    org: CurrentOrganisation
+    ingest: Any = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+def _routers() -> list[APIRouter]:
+    return []
+
+
+def create_app(config: DashboardConfig, *, ingest: bool | None = None) -> FastAPI:
+    """The app for ``config``; ``ingest`` overrides ``config.mqtt.enabled`` (tests)."""
+    run_ingest = config.mqtt.enabled if ingest is None else ingest
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        services = start_services(config, run_ingest)
+        app.state.services = services
+        try:
+            yield
+        finally:
+            stop_services(services)
+
+    app = FastAPI(
+        title="liftwatch dashboard",
+        version=__version__,
+        description="Team, zone and shift metrics of floor-level lifts; never per person.",
+        lifespan=lifespan,
+    )
+    for router in _routers():
+        app.include_router(router)
+    return app
+
+
+def start_services(config: DashboardConfig, run_ingest: bool) -> Services:
+    store = open_store(config.database_url)
+    if config.organisation is not None:
+        with store.engine.begin() as conn:
+            if apply_organisation_file(conn, config.organisation):
+                log.info("organisation loaded from %s", config.organisation)
+    services = Services(config=config, store=store, org=CurrentOrganisation(store.engine))
+    if run_ingest:
+        from dashboard.ingest import Ingest
+
+        services.ingest = Ingest(config.mqtt, store, services.org)
+        services.ingest.start()
+    return services
+
+
+def stop_services(services: Services) -> None:
+    if services.ingest is not None:
+        services.ingest.stop()
+    services.store.close()

@@ -1,0 +1,223 @@
+"""The database tables, one `MetaData` for SQLite and PostgreSQL alike (Alembic migrates it).
+
+Times are stored as naive UTC (`UTCDateTime` converts at the boundary) so both databases
+compare and index them the same way. ``lift_hourly`` is a roll-up kept in step with
+``lifts`` in the same transaction: team and zone summaries over months read thousands of
+hourly rows instead of millions of lifts. Trunk flexion is rolled up as a 5° histogram so a
+median can still be read from it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+)
+
+FLEX_BIN_DEG = 5
+FLEX_BINS = 36
+"""Trunk-flexion histogram: 0–180° in 5° bins (values past 180° land in the last)."""
+FLEX_COLUMNS = [f"flex_{i:02d}" for i in range(FLEX_BINS)]
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware datetimes in, aware UTC datetimes out; naive UTC in the database."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(timezone.utc).replace(tzinfo=None)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=timezone.utc)
+
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+    }
+)
+
+meta = Table(
+    "meta",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+sites = Table(
+    "sites",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("name", String(100)),
+    Column("timezone", String(64), nullable=False, default="UTC"),
+)
+
+zones = Table(
+    "zones",
+    metadata,
+    Column("site", String(64), primary_key=True),
+    Column("id", String(64), primary_key=True),
+    Column("name", String(100)),
+)
+
+teams = Table(
+    "teams",
+    metadata,
+    Column("site", String(64), primary_key=True),
+    Column("id", String(64), primary_key=True),
+    Column("name", String(100)),
+)
+
+shifts = Table(
+    "shifts",
+    metadata,
+    Column("site", String(64), primary_key=True),
+    Column("name", String(64), primary_key=True),
+    Column("start", String(5), nullable=False),
+    Column("end", String(5), nullable=False),
+)
+
+cameras = Table(
+    "cameras",
+    metadata,
+    Column("site", String(64), primary_key=True),
+    Column("id", String(64), primary_key=True),
+    Column("zone", String(64), nullable=False, default="unassigned"),
+    Column("team", String(64), nullable=False, default="unassigned"),
+    Column("name", String(100)),
+    Column("listed", Boolean, nullable=False, default=False),
+    Column("state", String(16), nullable=False, default="unknown"),
+    Column("state_since", UTCDateTime),
+    Column("last_seen", UTCDateTime),
+    Column("last_lift", UTCDateTime),
+    Column("agent_version", String(64)),
+    Column("model", String(64)),
+    Column("seq_min", Integer),
+    Column("seq_max", Integer),
+    Column("seq_count", Integer, nullable=False, default=0),
+    Column("stats", Text),
+    Column("stats_at", UTCDateTime),
+)
+
+lifts = Table(
+    "lifts",
+    metadata,
+    Column("event_id", String(36), primary_key=True),
+    Column("seq", Integer, nullable=False),
+    Column("site", String(64), nullable=False),
+    Column("camera", String(64), nullable=False),
+    Column("zone", String(64), nullable=False),
+    Column("team", String(64), nullable=False),
+    Column("shift", String(64), nullable=False, default=""),
+    Column("day", Date, nullable=False),
+    Column("track_id", String(32), nullable=False),
+    Column("start", UTCDateTime, nullable=False),
+    Column("bottom", UTCDateTime, nullable=False),
+    Column("end", UTCDateTime, nullable=False),
+    Column("posture", String(16), nullable=False),
+    Column("confidence", Float, nullable=False),
+    Column("reason", String(200)),
+    Column("view", String(16), nullable=False),
+    Column("trunk_flexion_deg", Float),
+    Column("trunk_flexion_max_deg", Float),
+    Column("hip_angle_deg", Float),
+    Column("knee_angle_deg", Float),
+    Column("hip_shift", Float),
+    Column("neck_drop_deg", Float),
+    Column("chord_ratio", Float),
+    Column("back_curvature", Float),
+    Column("spine_flexion_deg", Float),
+    Column("duration_s", Float),
+    Column("reba_trunk", SmallInteger),
+    Column("model", String(64), nullable=False),
+    Column("model_sha256", String(64), nullable=False),
+    Column("agent_version", String(64), nullable=False),
+    Column("received_at", UTCDateTime, nullable=False),
+    Index(None, "bottom"),
+    Index(None, "site", "bottom"),
+    Index(None, "site", "camera", "bottom"),
+    Index(None, "site", "team", "bottom"),
+    Index(None, "site", "zone", "bottom"),
+)
+
+lift_hourly = Table(
+    "lift_hourly",
+    metadata,
+    Column("site", String(64), primary_key=True),
+    Column("camera", String(64), primary_key=True),
+    Column("zone", String(64), primary_key=True),
+    Column("team", String(64), primary_key=True),
+    Column("shift", String(64), primary_key=True),
+    Column("day", Date, primary_key=True),
+    Column("hour", UTCDateTime, primary_key=True),
+    Column("lifts", Integer, nullable=False, default=0),
+    Column("hinge", Integer, nullable=False, default=0),
+    Column("rounded", Integer, nullable=False, default=0),
+    Column("unscorable", Integer, nullable=False, default=0),
+    Column("flex_n", Integer, nullable=False, default=0),
+    *(Column(name, Integer, nullable=False, default=0) for name in FLEX_COLUMNS),
+    Index(None, "hour"),
+    Index(None, "site", "hour"),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("username", String(64), nullable=False, unique=True),
+    Column("password_hash", String(255), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("disabled", Boolean, nullable=False, default=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+web_sessions = Table(
+    "web_sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("csrf_token", String(64), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Index(None, "expires_at"),
+)
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(100), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("last_used", UTCDateTime),
+    Column("revoked", Boolean, nullable=False, default=False),
+)
