@@ -44,3 +44,30 @@ def subscriber(broker: Broker) -> Iterator[Subscriber]:
     """Subscribed to everything on ``broker`` before the test body runs."""
     with Subscriber(broker, "#") as sub:
         yield sub
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh database on the real PostgreSQL server (skipped without one, except in CI)."""
+    from tests.support.db import postgres_database, server_available
+
+    problem = server_available()
+    if problem is not None:
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL is required in CI: {problem}")
+        pytest.skip(f"no PostgreSQL server: {problem}")
+    with postgres_database() as url:
+        yield url
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'liftwatch.db'}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each test using this runs on both databases."""
+    if request.param == "sqlite":
+        return str(request.getfixturevalue("sqlite_url"))
+    return str(request.getfixturevalue("postgres_url"))
