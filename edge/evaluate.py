@@ -130,6 +130,9 @@ class LiftResult:
     trunk_flexion_max_deg: float | None
     neck_drop: float | None
     back_curvature: float | None = None
+    features: dict[str, float | None] = field(default_factory=dict)
+    """Every feature the judge reported (`Posture.features`), so the JSON shows why a lift
+    was called as it was or abstained: outline error, estimated flexion, view width."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -351,6 +354,7 @@ def _lift_result(lift: Lift, p: Posture) -> LiftResult:
         trunk_flexion_max_deg=p.features.get("trunk_flexion_max_deg"),
         neck_drop=p.features.get("neck_drop"),
         back_curvature=p.features.get("back_curvature"),
+        features=dict(p.features),
     )
 
 

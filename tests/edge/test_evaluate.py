@@ -113,6 +113,10 @@ def test_evaluate_reads_cached_poses_and_reports(tmp_path: Path) -> None:
     assert report.posture.balanced_accuracy == 1.0
     text = format_report(report)
     assert "ERROR" in text and "abstain" in text and "trunk flexion > 60" in text
+    lift = json.loads(report.to_json())["clips"][0]["lifts"][0]
+    assert {"view_width", "spine_flexion_deg", "back_curvature_se", "neck_drop_se"} <= set(
+        lift["features"]
+    )  # why a lift was called as it was, or abstained, can be read from the report
 
 
 @pytest.mark.clips
