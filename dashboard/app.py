@@ -34,7 +34,9 @@ class Services:
 
 
 def _routers() -> list[APIRouter]:
-    return []
+    from dashboard import org_admin, web_auth
+
+    return [web_auth.router, org_admin.router]
 
 
 def create_app(config: DashboardConfig, *, ingest: bool | None = None) -> FastAPI:

@@ -45,12 +45,17 @@ def read_mapping(path: Path, what: str) -> dict[str, Any]:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
+    return parse_mapping(text, str(path), what)
+
+
+def parse_mapping(text: str, source: str, what: str) -> dict[str, Any]:
+    """`read_mapping` for text already in hand (a form field); ``source`` names it in errors."""
     try:
         data = yaml.load(text, Loader=_StrictLoader)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: {_yaml_problem(exc)}") from exc
+        raise ConfigError(f"{source}: {_yaml_problem(exc)}") from exc
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping of settings ({what})")
+        raise ConfigError(f"{source}: expected a mapping of settings ({what})")
     return data
 
 
