@@ -60,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="listen address (default from config: 127.0.0.1)")
     serve.add_argument("--port", type=int, help="listen port (default from config: 8080)")
     command("migrate", cmd_migrate, "create or upgrade the database schema, then exit")
+    from dashboard.cli_users import add_commands as add_user_commands
+
+    add_user_commands(command)
     return parser
 
 
