@@ -7,15 +7,17 @@ rounded evidence here comes only from cues that change when the spine itself ben
 - ``back_curvature``: the silhouette of the back (`edge.silhouette`), when frames were
   there to measure it. It decides: its thresholds are degrees of spinal flexion turned into
   curvature by geometry (see `PostureConfig`), and ``spine_flexion_deg`` reports the
-  estimate. Oblique views widen the outline with the flank, so there it can only clear a
-  back; the keypoint cues add a dropped head and nothing else;
+  estimate. In oblique views the outline traces the flank and arm, not the back, so
+  there it decides nothing and the lift abstains; the keypoint cues add a dropped head
+  and nothing else;
 - without it, ``neck_drop``: the head (ear, else nose) falls below the hip→shoulder line
   extended, as the upper back flexes, measured against the same angle while standing; and
   ``chord_ratio``: a curved spine is shorter hip-to-shoulder than a straight one.
 
-On the 19 labelled side/oblique real lifts the keypoint cues alone reach 0.50 balanced
+On the 20 labelled side/oblique real lifts the keypoint cues alone reach 0.50 balanced
 accuracy (every real lifter raises the head at the bottom); the outline gives 1.00 on the
-14 it scores, with 5 abstentions, but the margin is ~2° of flexion (see the commit log).
+15 it scores, with 5 abstentions, but the margin is ~1–4° of flexion
+(docs/lifts-and-posture.md).
 
 Trunk flexion, hip and knee angles and hip travel are reported (and REBA's trunk band) so
 a safety professional can see why, but they do not decide the label.
@@ -64,7 +66,9 @@ class PostureConfig:
     holds its shape through the low phase, and more frames average out keypoint jitter."""
     side_max_width: float = 0.35
     """Shoulder/hip width over torso length below this while standing: a side view
-    (a body seen square-on is about 0.7 wide per torso length)."""
+    (a body seen square-on is about 0.7 wide per torso length). 0.35 is ~27° of yaw, where
+    the shoulders' half-width times sin α overtakes the back's depth times cos α and the
+    silhouette's back edge stops being the back (see `oblique_outline`)."""
     front_min_width: float = 0.62
     """Width over torso length above this: the body faces the camera, so the sagittal plane
     (where the spine bends) is seen edge-on and the back cannot be judged."""
@@ -102,10 +106,18 @@ class PostureConfig:
     curvature_scale: float = 0.003
     """Curvature per unit of log-odds: σ²/Δ for two classes 0.034 apart (0° vs 20°) with the
     ~0.01 frame-to-frame scatter of the measure on one held back."""
-    oblique_curvature_rounded: bool = False
-    """In oblique views the flank widens the outline (neutral backs seen at ~35° yaw measure
-    0.06–0.10), so a high curvature there does not mean rounding; a low one still bounds it.
-    Off: oblique views use the silhouette only as evidence of a flat back, else abstain."""
+    oblique_outline: Literal["abstain", "clear", "trust"] = "abstain"
+    """What the outline may say in an oblique view: nothing. Past ~27° of yaw (the
+    `side_max_width` boundary) the silhouette's back edge is no longer the back: an
+    outline point seen at yaw α reaches sqrt(depth²·cos²α + half-width²·sin²α) from the
+    trunk's axis, and half-widths (shoulders with deltoids ~0.24 m, waist ~0.15 m, hips
+    ~0.18 m) exceed the back's depth (~0.12 m) times cot α there. The outline then
+    traces shoulder, arm, waist and hip breadths, which vary along the trunk by 0.02–0.05
+    trunk lengths either way (a narrow waist reads hollow, an arm or deltoid bulge reads
+    rounded) — 12–30° of apparent flexion, more than the 10° margin. Neutral real backs at
+    ~33° yaw read +0.06–0.07 (the arm), so a high reading cannot condemn a back, and by
+    the same geometry a low one cannot clear it. ``"clear"`` lets a low outline clear a back
+    (abstaining on a high one); ``"trust"`` uses it as in side views."""
     uncertain_z: float = 1.0
     """Head drop (or silhouette curvature) closer to the boundary than this many standard
     errors (from the frames' own spread) is too close to call: abstaining costs coverage, a
@@ -193,12 +205,7 @@ def judge(
         outline = _curvature_term(curvature, c)
         if view == "front":
             reason = "front view"
-        elif (
-            reason is None
-            and view == "oblique"
-            and outline > 0
-            and not (c.oblique_curvature_rounded)
-        ):
+        elif reason is None and view == "oblique" and _oblique_outline_mute(outline, c):
             reason = "oblique outline"
         elif reason is None and _curvature_too_close(curvature, back_curvature_se, c):
             reason = "uncertain"
@@ -259,6 +266,13 @@ def _too_close_to_call(geo: dict[str, float], c: PostureConfig) -> bool:
     if not math.isfinite(se):
         return False
     return abs(geo["neck_drop"] - c.neck_neutral_deg) < c.uncertain_z * se
+
+
+def _oblique_outline_mute(outline: float, c: PostureConfig) -> bool:
+    """The outline of an oblique view traces the flank, not the back (see `PostureConfig`)."""
+    if c.oblique_outline == "trust":
+        return False
+    return c.oblique_outline == "abstain" or outline > 0
 
 
 def _curvature_too_close(curvature: float, se: float | None, c: PostureConfig) -> bool:

@@ -141,14 +141,27 @@ def test_an_outline_within_its_noise_of_the_boundary_abstains() -> None:
     assert judge(lift, mid - 0.003, back_curvature_se=0.001).label == "hinge"
 
 
-def test_oblique_outline_can_clear_a_back_but_not_condemn_it() -> None:
+def test_oblique_outline_neither_clears_nor_condemns_a_back() -> None:
     lift = _lift(8.0, 30.0, yaw=35.0)
-    low = judge(lift, FLAT, back_curvature_se=0.002)
-    assert (low.view, low.label) == ("oblique", "hinge")
-    high = judge(lift, FLAT + PER_DEG * 30, back_curvature_se=0.002)
-    assert (high.label, high.reason) == ("unscorable", "oblique outline")
-    trusting = PostureConfig(oblique_curvature_rounded=True)
+    for curvature in (FLAT - PER_DEG * 10, FLAT, FLAT + PER_DEG * 30):
+        posture = judge(lift, curvature, back_curvature_se=0.002)
+        assert (posture.view, posture.label, posture.reason) == (
+            "oblique",
+            "unscorable",
+            "oblique outline",
+        )
+    clearing = PostureConfig(oblique_outline="clear")
+    assert judge(lift, FLAT, clearing, 0.002).label == "hinge"
+    assert judge(lift, FLAT + PER_DEG * 30, clearing, 0.002).reason == "oblique outline"
+    trusting = PostureConfig(oblique_outline="trust")
     assert judge(lift, FLAT + PER_DEG * 30, trusting, 0.002).label == "rounded"
+
+
+def test_side_view_outline_still_decides_at_the_side_view_limit() -> None:
+    lift = _lift(8.0, 30.0, yaw=20.0)
+    assert judge(lift, FLAT, back_curvature_se=0.002).view == "side"
+    assert judge(lift, FLAT, back_curvature_se=0.002).label == "hinge"
+    assert judge(lift, FLAT + PER_DEG * 30, back_curvature_se=0.002).label == "rounded"
 
 
 def test_front_view_abstains_even_with_an_outline() -> None:
