@@ -24,7 +24,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -195,6 +195,9 @@ class Ingest:
         self.batch_wait_s = batch_wait_s
         self.retry_max_s = retry_max_s
         self.counters = IngestCounters()
+        self.on_stored: list[Callable[[list[LiftEvent]], None]] = []
+        """Called in the writer thread with each committed batch's new lifts (alerts); an
+        exception is logged, never raised: the lifts are stored and acknowledged already."""
         self._queue: queue.SimpleQueue[Delivery] = queue.SimpleQueue()
         self._connected = threading.Event()
         self._stopping = threading.Event()
@@ -446,3 +449,12 @@ class Ingest:
                 for event in result.stored:
                     c.ingested[(event.site, event.camera, event.posture)] += 1
                     c.lag_s.observe(max(0.0, committed - event.end.timestamp()))
+        if result is not None and result.stored:
+            self._notify_stored(result.stored)
+
+    def _notify_stored(self, events: list[LiftEvent]) -> None:
+        for hook in self.on_stored:
+            try:
+                hook(events)
+            except Exception:
+                log.exception("on_stored hook %s failed", getattr(hook, "__qualname__", hook))
