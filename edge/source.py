@@ -131,7 +131,9 @@ class FileSource(FrameSource):
             raise SourceError(f"video file {self.path}: not a regular file")
         if not os.access(self.path, os.R_OK):
             raise SourceError(f"video file {self.path}: not readable (permission denied)")
-        self._cap = cv2.VideoCapture(str(self.path), cv2.CAP_FFMPEG)
+        # One decoder thread: it already runs beside inference (see Prefetch), and FFmpeg's
+        # default of one per core only makes it fight inference for the same cores.
+        self._cap = cv2.VideoCapture(str(self.path), cv2.CAP_FFMPEG, [cv2.CAP_PROP_N_THREADS, 1])
         if not self._cap.isOpened():
             self._cap.release()
             raise SourceError(f"video file {self.path}: cannot be decoded as video")
