@@ -105,7 +105,10 @@ def verify_password(password: str, stored: str) -> bool:
         return False
     if kind != "scrypt" or not (2 <= n_i <= 2**20 and 1 <= r_i <= 32 and 1 <= p_i <= 16):
         return False
-    actual = _scrypt(password, salt_b, n_i, r_i, p_i, len(expected))
+    try:
+        actual = _scrypt(password, salt_b, n_i, r_i, p_i, len(expected))
+    except ValueError:
+        return False
     return hmac.compare_digest(actual, expected)
 
 
