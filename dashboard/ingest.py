@@ -89,6 +89,7 @@ class IngestCounters:
     ingested: Counter[tuple[str, str, str]] = field(default_factory=Counter)
     """Newly stored lifts by (site, camera, posture)."""
     invalid: Counter[str] = field(default_factory=Counter)
+    received: int = 0
     duplicates: int = 0
     status_messages: int = 0
     stats_messages: int = 0
@@ -200,6 +201,7 @@ class Ingest:
         exception is logged, never raised: the lifts are stored and acknowledged already."""
         self._queue: queue.SimpleQueue[Delivery] = queue.SimpleQueue()
         self._connected = threading.Event()
+        self._subscribed = threading.Event()
         self._stopping = threading.Event()
         self._ack_lock = threading.Lock()
         self._generation = 0
@@ -212,6 +214,10 @@ class Ingest:
     @property
     def connected(self) -> bool:
         return self._connected.is_set()
+
+    def wait_subscribed(self, timeout_s: float) -> bool:
+        """True once the broker confirmed the subscriptions of the current connection."""
+        return self._subscribed.wait(timeout_s)
 
     def topics(self) -> list[str]:
         """Lift topics (shared when a group is set) followed by the status and stats ones."""
@@ -271,6 +277,7 @@ class Ingest:
         client.on_connect_fail = self._on_connect_fail
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
+        client.on_subscribe = self._on_subscribe
         return client
 
     # paho's thread
@@ -303,14 +310,23 @@ class Ingest:
         self._link(f"fail:{what}", logging.ERROR, "MQTT broker %s:%d %s: %s; retrying",
                    self.cfg.host, self.cfg.port, what, exc)  # fmt: skip
 
+    def _on_subscribe(self, _c: mqtt.Client, _u: Any, _mid: int, codes: Any, _p: Any) -> None:
+        refused = [str(c) for c in codes if c.is_failure]
+        if refused:
+            log.error("MQTT broker refused subscriptions %s: %s", self.topics(), refused)
+        self._subscribed.set()
+
     def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         self._connected.clear()
+        self._subscribed.clear()
         if not self._stopping.is_set():
             self._link("lost", logging.WARNING,
                        "MQTT connection lost (%s); reconnecting, unacknowledged events "
                        "will be redelivered", reason)  # fmt: skip
 
     def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        with self.counters.lock:
+            self.counters.received += 1
         self._queue.put(
             Delivery(msg.topic, bytes(msg.payload), msg.mid, msg.qos, self._generation, time.time())
         )

@@ -79,6 +79,7 @@ def _ingest_metrics(ingest: Ingest) -> Iterator[Metric]:
         for reason, n in sorted(c.invalid.items()):
             invalid.add_metric([reason], n)
         singles: list[tuple[str, str, int]] = [
+            ("liftwatch_messages_received", "MQTT messages received", c.received),
             ("liftwatch_duplicate_events", "Redelivered events already stored", c.duplicates),
             ("liftwatch_status_messages", "Agent status messages recorded", c.status_messages),
             ("liftwatch_stats_messages", "Agent stats messages recorded", c.stats_messages),

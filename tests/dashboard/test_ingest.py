@@ -1,0 +1,323 @@
+"""Ingest through a real Mosquitto into SQLite and PostgreSQL: each event stored once, bad
+payloads dropped without holding up good ones, and nothing acknowledged before it is
+committed (a database outage, a stop or a killed process loses no event)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select, text
+
+from dashboard.config import MQTTConfig
+from dashboard.ingest import Ingest, parse
+from dashboard.org import Organisation
+from dashboard.store import Store, open_store, schema
+from dashboard.store.cameras import list_cameras, possibly_lost
+from dashboard.store.organisation import CurrentOrganisation, replace_organisation
+from edge.events import AgentStats, AgentStatus, lift_topic, stats_topic, status_topic
+from tests.support.events import Publisher, lift_events, lift_messages, wait_until
+from tests.support.mqtt import HOST, Broker, free_port
+
+ORG = Organisation.model_validate(
+    {
+        "sites": [
+            {
+                "id": "s1",
+                "timezone": "Europe/Berlin",
+                "shifts": [{"name": "early", "start": "06:00", "end": "14:00"}],
+                "zones": [{"id": "dock"}],
+                "teams": [{"id": "red"}],
+                "cameras": [{"id": "c1", "zone": "dock", "team": "red"}],
+            }
+        ]
+    }
+)
+
+
+@pytest.fixture
+def store(database_url: str) -> Iterator[Store]:
+    s = open_store(database_url)
+    with s.engine.begin() as conn:
+        replace_organisation(conn, ORG)
+    yield s
+    s.close()
+
+
+def mqtt_config(broker: Broker, **changes: object) -> MQTTConfig:
+    values: dict[str, object] = {"host": HOST, "port": broker.port, "client_id": "dash-test"}
+    return MQTTConfig.model_validate(values | changes)
+
+
+@contextmanager
+def running(cfg: MQTTConfig, store: Store) -> Iterator[Ingest]:
+    ingest = Ingest(cfg, store, CurrentOrganisation(store.engine))
+    ingest.start()
+    try:
+        assert ingest.wait_subscribed(15.0), "ingest did not subscribe within 15 s"
+        yield ingest
+    finally:
+        ingest.stop()
+
+
+def stored(store: Store) -> int:
+    return store.events_stored()
+
+
+def rolled_up(store: Store) -> int:
+    with store.engine.connect() as conn:
+        total = conn.execute(select(func.sum(schema.lift_hourly.c.lifts))).scalar()
+    return int(total or 0)
+
+
+def seq_counted(store: Store) -> int:
+    with store.engine.connect() as conn:
+        total = conn.execute(select(func.sum(schema.cameras.c.seq_count))).scalar()
+    return int(total or 0)
+
+
+def test_events_stored_once_and_placed(broker: Broker, store: Store) -> None:
+    events = lift_events(300, cameras=["c1", "c2"])
+    with running(mqtt_config(broker), store) as ingest, Publisher(broker.port) as pub:
+        pub.publish_all(lift_messages(events))
+        pub.publish_all(lift_messages(events[:40]))  # redelivered by an agent
+        pub.wait()
+        wait_until(lambda: ingest.counters.duplicates == 40, what="40 duplicates seen")
+        assert stored(store) == 300
+        assert ingest.counters.stored() == 300
+        ingested = ingest.counters.ingested
+        assert sum(n for (_, cam, _), n in ingested.items() if cam == "c1") == 150
+    assert rolled_up(store) == 300
+    assert seq_counted(store) == 300
+    with store.engine.connect() as conn:
+        placed = dict(
+            conn.execute(select(schema.lifts.c.camera, schema.lifts.c.team).distinct()).all()  # type: ignore[arg-type]
+        )
+    assert placed == {"c1": "red", "c2": "unassigned"}
+
+
+def test_invalid_payloads_counted_dropped_and_never_block(
+    broker: Broker, sqlite_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = open_store(sqlite_url)
+    good, later = lift_events(2, seed=3)
+    body = json.loads(good.to_payload())
+    topic = lift_topic("s1", "c1")
+    marker = "PAYLOAD-CONTENT-MARKER"
+    bad = [
+        (topic, b"{not json " + marker.encode()),
+        (topic, json.dumps({**body, "posture": marker}).encode()),
+        (topic, json.dumps({**body, "schema_version": 2}).encode()),
+        (lift_topic("s1", "c9"), good.to_payload()),
+        (topic, json.dumps({**body, "reason": marker * 2000}).encode()),
+        (topic, json.dumps([marker]).encode()),
+        (status_topic("s1", "c1"), b"\xff\xfe" + marker.encode()),
+    ]
+    caplog.set_level(logging.WARNING, logger="dashboard.ingest")
+    with running(mqtt_config(broker), store) as ingest, Publisher(broker.port) as pub:
+        pub.publish_all(bad)
+        pub.publish(topic, good.to_payload())
+        pub.wait()
+        wait_until(lambda: stored(store) == 1, what="the good event after the bad ones")
+        assert dict(ingest.counters.invalid) == {
+            "json": 3,
+            "schema": 1,
+            "version": 1,
+            "topic_mismatch": 1,
+            "oversized": 1,
+        }
+    assert marker not in caplog.text
+    assert "invalid payload" in caplog.text
+
+    with running(mqtt_config(broker), store) as again, Publisher(broker.port) as pub:
+        pub.publish(topic, later.to_payload())
+        pub.wait()
+        wait_until(lambda: stored(store) == 2, what="the next event")
+        assert not again.counters.invalid, "dropped payloads were acknowledged, not redelivered"
+    store.close()
+
+
+def test_parse_names_the_reason() -> None:
+    event = lift_events(1)[0]
+    assert parse(lift_topic("s1", "c1"), event.to_payload()) == event
+    with pytest.raises(ValueError, match="not a liftwatch topic"):
+        parse("liftwatch/v1/s1/c1/video", event.to_payload())
+
+
+def test_status_and_stats_make_camera_health(broker: Broker, store: Store) -> None:
+    since = datetime(2025, 3, 3, 7, 0, tzinfo=timezone.utc)
+    status = AgentStatus(
+        site="s1", camera="c1", state="online", since=since, agent_version="0.1.0", model="m"
+    )
+    stats = AgentStats(
+        site="s1", camera="c1", at=since + timedelta(minutes=1), fps=9.5, inference_ms=41.0,
+        outbox_depth=0, outbox_dropped=0, published=4, publish_failures=0,
+        camera_reconnects=0, mqtt_reconnects=0, frames=570, lifts={"hinge": 4},
+    )  # fmt: skip
+    events = [e for e in lift_events(8) if e.seq not in (3, 4, 6)]
+    with Publisher(broker.port) as pub:
+        pub.publish(status_topic("s1", "c1"), status.to_payload(), retain=True)
+        pub.wait()
+    with running(mqtt_config(broker), store) as ingest, Publisher(broker.port) as pub:
+        wait_until(lambda: ingest.counters.status_messages == 1, what="the retained status")
+        pub.publish(stats_topic("s1", "c1"), stats.to_payload(), qos=0)
+        pub.publish_all(lift_messages(events))
+        pub.wait()
+        wait_until(lambda: stored(store) == 5 and ingest.counters.stats_messages == 1)
+    with store.engine.connect() as conn:
+        (camera,) = list_cameras(conn)
+    assert (camera.site, camera.id, camera.state) == ("s1", "c1", "online")
+    assert camera.state_since == since
+    assert json.loads(camera.stats)["fps"] == 9.5
+    assert possibly_lost(camera) == 3
+
+
+def test_shared_subscription_lifts_only(broker: Broker, store: Store) -> None:
+    ingest = Ingest(mqtt_config(broker, shared_group="ingest", sites=["s1", "s2"]), store,
+                    CurrentOrganisation(store.engine))  # fmt: skip
+    assert ingest.topics() == [
+        "$share/ingest/liftwatch/v1/s1/+/lift",
+        "$share/ingest/liftwatch/v1/s2/+/lift",
+        "liftwatch/v1/s1/+/status",
+        "liftwatch/v1/s1/+/stats",
+        "liftwatch/v1/s2/+/status",
+        "liftwatch/v1/s2/+/stats",
+    ]
+
+
+def _rename(store: Store, old: str, new: str) -> None:
+    with store.engine.begin() as conn:
+        conn.execute(text(f"ALTER TABLE {old} RENAME TO {new}"))
+
+
+def test_database_outage_keeps_events_unacked_until_stored(
+    broker: Broker, store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    """While writes fail the broker holds the events (at most receive_maximum in flight to
+    us); once the database is back every one is stored, and the outage is logged once."""
+    events = lift_events(500)
+    cfg = mqtt_config(broker, receive_maximum=100)
+    caplog.set_level(logging.INFO, logger="dashboard.ingest")
+    ingest = Ingest(cfg, store, CurrentOrganisation(store.engine), retry_max_s=0.2)
+    ingest.start()
+    try:
+        assert ingest.wait_subscribed(15.0)
+        with Publisher(broker.port) as pub:
+            pub.publish_all(lift_messages(events[:200]))
+            wait_until(lambda: stored(store) == 200, what="200 stored before the outage")
+            _rename(store, "lifts", "lifts_away")
+            pub.publish_all(lift_messages(events[200:]))
+            pub.wait()
+            wait_until(lambda: ingest.counters.db_errors >= 3, what="retried writes")
+            time.sleep(0.5)  # room for the broker to overstep the window, if it would
+            assert ingest.counters.received == 200 + 100
+            _rename(store, "lifts_away", "lifts")
+            wait_until(lambda: stored(store) == 500, what="all stored after the outage")
+    finally:
+        ingest.stop()
+    assert rolled_up(store) == 500
+    assert caplog.text.count("database write failed") == 1
+    assert "database writes work again" in caplog.text
+
+
+def test_stopped_during_outage_loses_nothing(broker: Broker, store: Store) -> None:
+    """Events whose batch never committed were never acknowledged: the next process gets
+    them from the persistent session."""
+    events = lift_events(400)
+    cfg = mqtt_config(broker)
+    with running(cfg, store) as ingest, Publisher(broker.port) as pub:
+        _rename(store, "lifts", "lifts_away")
+        pub.publish_all(lift_messages(events))
+        pub.wait()
+        wait_until(lambda: ingest.counters.db_errors >= 1, what="a failed write")
+    _rename(store, "lifts_away", "lifts")
+    assert stored(store) == 0
+    with running(cfg, store):
+        wait_until(lambda: stored(store) == 400, what="all 400 after the restart")
+    assert rolled_up(store) == seq_counted(store) == 400
+
+
+def _serve(config: Path, port: int) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "dashboard.cli", "serve", "--config", str(config),
+         "--port", str(port)],
+        cwd=Path(__file__).resolve().parents[2],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )  # fmt: skip
+
+
+def test_killed_dashboard_loses_nothing(broker: Broker, tmp_path: Path) -> None:
+    """SIGKILL in the middle of a stream, restart: every event stored exactly once."""
+    db = tmp_path / "dash.db"
+    config = tmp_path / "dashboard.yaml"
+    config.write_text(
+        f"database_url: sqlite:///{db}\n"
+        f"mqtt: {{host: {HOST}, port: {broker.port}, client_id: killed-dash}}\n"
+    )
+    events = lift_events(6000, cameras=["c1", "c2", "c3"])
+    store = open_store(f"sqlite:///{db}")
+    first = _serve(config, free_port())
+    try:
+        wait_until(lambda: "killed-dash" in broker.log(), 30.0, "the dashboard connecting")
+        time.sleep(0.5)
+        with Publisher(broker.port) as pub:
+            pub.publish_all(lift_messages(events[:3000]))
+            wait_until(lambda: stored(store) >= 500, 30.0, "the first events stored")
+            first.send_signal(signal.SIGKILL)
+            first.wait(10)
+            at_kill = stored(store)
+            pub.publish_all(lift_messages(events[3000:]))
+            pub.wait()
+    finally:
+        if first.poll() is None:
+            first.kill()
+    assert at_kill < 6000
+    second = _serve(config, free_port())
+    try:
+        wait_until(lambda: stored(store) == 6000, 60.0, "every event after the restart")
+        time.sleep(0.5)
+    finally:
+        second.send_signal(signal.SIGTERM)
+        second.wait(15)
+    assert stored(store) == rolled_up(store) == seq_counted(store) == 6000
+    store.close()
+
+
+def test_two_workers_share_the_stream(broker: Broker, postgres_url: str) -> None:
+    """20,000 events over two ingest workers in one shared group on one PostgreSQL database:
+    each event stored once, both workers took a share."""
+    store = open_store(postgres_url)
+    org = CurrentOrganisation(store.engine)
+    events = lift_events(20_000, cameras=[f"c{i}" for i in range(8)])
+    workers = [
+        Ingest(mqtt_config(broker, client_id=f"dash-w{i}", shared_group="ingest"), store, org)
+        for i in (1, 2)
+    ]
+    for w in workers:
+        w.start()
+    try:
+        assert all(w.wait_subscribed(15.0) for w in workers)
+        with Publisher(broker.port) as pub:
+            pub.publish_all(lift_messages(events))
+            pub.wait(120.0)
+        wait_until(lambda: stored(store) == 20_000, 180.0, "20,000 stored")
+        shares = [w.counters.stored() for w in workers]
+    finally:
+        for w in workers:
+            w.stop()
+    assert sum(shares) == 20_000
+    assert min(shares) > 0, f"one worker took nothing: {shares}"
+    assert rolled_up(store) == seq_counted(store) == 20_000
+    store.close()
