@@ -85,7 +85,9 @@ class Broker:
 
     ``users`` turns on password authentication (anonymous clients are then refused).
     ``tls`` adds a TLS listener on ``tls_port`` (the plain listener stays on ``port``);
-    ``require_client_cert`` makes it mutual TLS.
+    ``require_client_cert`` makes it mutual TLS. ``config`` replaces the generated config
+    with its own text (a deploy/ config rendered for the test): it is called with the broker
+    and listens on ``port`` (plain) and ``tls_port`` (TLS), both free ports chosen here.
     """
 
     def __init__(
@@ -98,6 +100,7 @@ class Broker:
         require_client_cert: bool = False,
         autosave_interval_s: int = 1,
         config_extra: str = "",
+        config: Callable[[Broker], str] | None = None,
     ) -> None:
         binary = mosquitto_binary()
         if binary is None:
@@ -107,10 +110,11 @@ class Broker:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.port = port or free_port()
         self.tls = tls
-        self.tls_port = free_port() if tls else None
+        self.tls_port = free_port() if tls or config else None
         self.require_client_cert = require_client_cert
         self.autosave_interval_s = autosave_interval_s
         self.config_extra = config_extra
+        self.config = config
         self.users = dict(users) if users else None
         self.log_file = workdir / "mosquitto.log"
         self.config_file = workdir / "mosquitto.conf"
@@ -183,6 +187,9 @@ class Broker:
             process.stderr.close()
 
     def _write_config(self) -> None:
+        if self.config is not None:
+            self.config_file.write_text(self.config(self))
+            return
         lines = [
             f"user {getpass.getuser()}",
             "persistence true",
