@@ -1,7 +1,9 @@
 """The dashboard's YAML configuration, typed and checked before anything starts.
 
-Secrets need not live in the file: ``DATABASE_URL`` overrides ``database_url`` and
-``LIFTWATCH_MQTT_PASSWORD`` the broker password, as a container or systemd unit sets them.
+Secrets need not live in the file: ``DATABASE_URL`` overrides ``database_url``,
+``LIFTWATCH_MQTT_PASSWORD`` the broker password, ``LIFTWATCH_SMTP_PASSWORD`` the alert
+e-mail password and ``LIFTWATCH_ALERT_WEBHOOK_URL`` the alert webhook (its URL is often the
+secret), as a container or systemd unit sets them.
 Relative paths (SQLite file, organisation file, TLS files) are relative to the config file.
 """
 
@@ -10,7 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import (
     AfterValidator,
@@ -23,6 +25,7 @@ from pydantic import (
 )
 from typing_extensions import Self
 
+from dashboard.alerts.rules import DEFAULT_RULES, Rule, check_unique
 from edge.events import validate_name
 from edge.yamlfile import ConfigError, problems, read_mapping, resolve
 
@@ -30,6 +33,8 @@ __all__ = ["ConfigError", "DashboardConfig", "load_config"]
 
 DATABASE_ENV = "DATABASE_URL"
 PASSWORD_ENV = "LIFTWATCH_MQTT_PASSWORD"
+SMTP_PASSWORD_ENV = "LIFTWATCH_SMTP_PASSWORD"
+WEBHOOK_URL_ENV = "LIFTWATCH_ALERT_WEBHOOK_URL"
 
 
 class _Section(BaseModel):
@@ -78,6 +83,55 @@ class PrivacyConfig(_Section):
     """Ratios are hidden for a group with fewer lifts: a tiny group can point at one person."""
 
 
+class WebhookConfig(_Section):
+    url: str = Field(min_length=1, pattern=r"^https?://")
+    """Receives ``{"text": ..., "alert": {...}}``: Slack and Teams incoming webhooks show
+    ``text``; other consumers read ``alert``."""
+    timeout_s: float = Field(default=10.0, gt=0, le=120)
+
+
+class EmailConfig(_Section):
+    host: str = Field(min_length=1)
+    port: int = Field(default=587, ge=1, le=65535)
+    security: Literal["starttls", "tls", "none"] = "starttls"
+    """``starttls`` (port 587) upgrades the connection before logging in; ``tls`` is SMTPS
+    (port 465); ``none`` only for a relay on the same host."""
+    ca_file: Path | None = None
+    """Trust this CA for the server certificate instead of the system's."""
+    username: str | None = None
+    password: SecretStr | None = None
+    sender: str = Field(alias="from", min_length=3)
+    to: list[Annotated[str, Field(min_length=3)]] = Field(min_length=1)
+    timeout_s: float = Field(default=10.0, gt=0, le=120)
+
+
+class RetryConfig(_Section):
+    """Back-off between delivery attempts of one alert on one channel: doubling from
+    ``first_s`` up to ``max_s``; after ``give_up_h`` the delivery is marked failed."""
+
+    first_s: float = Field(default=1.0, gt=0, le=3600)
+    max_s: float = Field(default=60.0, gt=0, le=3600)
+    give_up_h: float = Field(default=24.0, gt=0, le=24 * 30)
+
+
+class AlertsConfig(_Section):
+    """Alert rules and where alerts go. ``rules`` seed the database on its first start;
+    after that an admin edits them in the UI or API and the database copy is the one used."""
+
+    enabled: bool = True
+    rules: Annotated[list[Rule], AfterValidator(check_unique)] = Field(
+        default_factory=lambda: list(DEFAULT_RULES)
+    )
+    webhook: WebhookConfig | None = None
+    email: EmailConfig | None = None
+    mqtt: bool = True
+    """Publish on ``liftwatch/v1/{site}/alerts`` over the ``mqtt:`` connection settings."""
+    retry: RetryConfig = RetryConfig()
+    max_lift_age_min: float = Field(default=60.0, gt=0)
+    """Lifts stored longer than this after they happened (an agent's outbox replayed after
+    an outage) are kept but raise no alert: an alert is for what is happening now."""
+
+
 class DashboardConfig(_Section):
     database_url: str = "sqlite:///liftwatch.db"
     """SQLAlchemy URL; a relative SQLite path is relative to the config file."""
@@ -86,6 +140,7 @@ class DashboardConfig(_Section):
     mqtt: MQTTConfig = MQTTConfig()
     web: WebConfig = WebConfig()
     privacy: PrivacyConfig = PrivacyConfig()
+    alerts: AlertsConfig = AlertsConfig()
 
     @model_validator(mode="after")
     def _url_scheme(self) -> Self:
@@ -129,11 +184,25 @@ def complete(
         mqtt = mqtt.model_copy(update={"tls": tls})
     return cfg.model_copy(
         update={
+            "alerts": _complete_alerts(cfg.alerts, base, env),
             "mqtt": mqtt,
             "organisation": resolve(base, cfg.organisation),
             "database_url": _sqlite_relative_to(cfg.database_url, base),
         }
     )
+
+
+def _complete_alerts(alerts: AlertsConfig, base: Path, env: Mapping[str, str]) -> AlertsConfig:
+    webhook, email = alerts.webhook, alerts.email
+    if env.get(WEBHOOK_URL_ENV):
+        url = env[WEBHOOK_URL_ENV]
+        webhook = (webhook or WebhookConfig(url=url)).model_copy(update={"url": url})
+    if email is not None:
+        update: dict[str, object] = {"ca_file": resolve(base, email.ca_file)}
+        if env.get(SMTP_PASSWORD_ENV):
+            update["password"] = SecretStr(env[SMTP_PASSWORD_ENV])
+        email = email.model_copy(update=update)
+    return alerts.model_copy(update={"webhook": webhook, "email": email})
 
 
 def _sqlite_relative_to(url: str, base: Path) -> str:

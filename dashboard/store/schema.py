@@ -221,3 +221,78 @@ api_tokens = Table(
     Column("last_used", UTCDateTime),
     Column("revoked", Boolean, nullable=False, default=False),
 )
+
+alert_rules = Table(
+    "alert_rules",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("scope", String(16), nullable=False),
+    Column("count", Integer),
+    Column("window_min", Float),
+    Column("ratio_pct", Float),
+    Column("min_scored", Integer),
+    Column("cooldown_min", Float, nullable=False),
+    Column("enabled", Boolean, nullable=False, default=True),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("updated_by", String(64)),
+)
+
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("rule_id", String(64), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("site", String(64), nullable=False),
+    Column("scope_kind", String(16), nullable=False),
+    Column("scope_key", String(200), nullable=False),
+    Column("camera", String(64)),
+    Column("zone", String(64)),
+    Column("team", String(64)),
+    Column("shift", String(64)),
+    Column("day", Date),
+    Column("since", UTCDateTime, nullable=False),
+    Column("fired_at", UTCDateTime, nullable=False),
+    Column("last_at", UTCDateTime, nullable=False),
+    Column("count", Integer, nullable=False),
+    Column("value", Float),
+    Column("text", Text, nullable=False),
+    Column("status", String(16), nullable=False, default="open"),
+    Column("acknowledged_by", String(64)),
+    Column("acknowledged_at", UTCDateTime),
+    Column("resolved_by", String(64)),
+    Column("resolved_at", UTCDateTime),
+    Index(None, "fired_at"),
+    Index(None, "status", "fired_at"),
+    Index(None, "site", "fired_at"),
+)
+
+alert_cooldowns = Table(
+    "alert_cooldowns",
+    metadata,
+    Column("rule_id", String(64), primary_key=True),
+    Column("site", String(64), primary_key=True),
+    Column("scope_key", String(200), primary_key=True),
+    Column("alert_id", Integer),
+    Column("until", UTCDateTime, nullable=False),
+)
+"""One row per (rule, scope) that ever fired: claiming it is what makes one worker, and
+only one, raise the alert of a window when several ingest workers evaluate at once."""
+
+alert_deliveries = Table(
+    "alert_deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("alert_id", Integer, ForeignKey("alerts.id", ondelete="CASCADE"), nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("status", String(16), nullable=False, default="pending"),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_at", UTCDateTime, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("delivered_at", UTCDateTime),
+    Column("last_error", String(500)),
+    Index(None, "channel", "status", "next_at"),
+    Index(None, "alert_id", "channel", unique=True),
+)
+"""The delivery queue: ``next_at`` is both the retry time and the lease of a claimed row."""
