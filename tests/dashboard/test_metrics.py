@@ -19,42 +19,19 @@ from dashboard.metrics import (
     summarise,
 )
 from dashboard.store import open_store
-from edge.events import LiftEvent
-from tests.support.seed import lift, seed
+from tests.support.seed import MONDAY_END, MONDAY_START, lift, seed, week
 
 
 def _utc(*args: int) -> datetime:
     return datetime(*args, tzinfo=timezone.utc)  # type: ignore[misc]
 
 
-MONDAY = Window(_utc(2026, 3, 2), _utc(2026, 3, 3))
-"""Berlin is UTC+1 then: 08:10 UTC is 09:10 in the early shift (06-14 local)."""
-
-
-def _week() -> list[LiftEvent]:
-    return [
-        # Monday, red team (c1 dock, c2 aisle)
-        lift(_utc(2026, 3, 2, 8, 10), "hinge", flex=42, camera="c1"),
-        lift(_utc(2026, 3, 2, 8, 40), "hinge", flex=47, camera="c1"),
-        lift(_utc(2026, 3, 2, 9, 5), "hinge", flex=52, camera="c2"),
-        lift(_utc(2026, 3, 2, 10, 0), "rounded", flex=58, camera="c1"),
-        lift(_utc(2026, 3, 2, 10, 59), "rounded", flex=61, camera="c2"),
-        lift(_utc(2026, 3, 2, 13, 0), "unscorable", flex=63, camera="c1"),
-        # 01:00 Tuesday in Berlin: Monday's night shift, but outside the UTC window
-        lift(_utc(2026, 3, 3, 0, 0), "rounded", flex=70, camera="c1"),
-        # Monday, blue team: too few lifts to show ratios
-        lift(_utc(2026, 3, 2, 9, 0), "rounded", flex=80, camera="c3"),
-        lift(_utc(2026, 3, 2, 9, 30), "hinge", flex=40, camera="c3"),
-        lift(_utc(2026, 3, 2, 11, 0), "hinge", flex=45, camera="c3"),
-        # Sunday, red team: the previous period, risky ratio 1/5
-        *(lift(_utc(2026, 3, 1, 8 + i), "hinge", camera="c1") for i in range(4)),
-        lift(_utc(2026, 3, 1, 12), "rounded", camera="c1"),
-    ]
+MONDAY = Window(MONDAY_START, MONDAY_END)
 
 
 @pytest.fixture
 def seeded(database_url: str) -> str:
-    seed(database_url, _week())
+    seed(database_url, week())
     return database_url
 
 
