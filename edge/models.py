@@ -7,6 +7,7 @@ swapped file fails loudly at start-up instead of producing wrong poses.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 from dataclasses import dataclass, field
@@ -45,9 +46,20 @@ _FIELDS = {"file", "sha256", "role", "backend", "licence", "source", "input", "o
 _REQUIRED = _FIELDS - {"keypoints"}
 
 
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+"""libyaml's parser where PyYAML has it: the pure-Python one costs ~10 ms per read at start-up."""
+
+
 def load_manifest(path: Path = MANIFEST_PATH) -> dict[str, ModelSpec]:
+    """The manifest's entries; read once per process (per path and modification time)."""
+    st = path.stat()
+    return dict(_load_manifest(path, st.st_mtime_ns, st.st_size))
+
+
+@functools.lru_cache(maxsize=8)
+def _load_manifest(path: Path, mtime_ns: int, size: int) -> dict[str, ModelSpec]:
     with path.open(encoding="utf-8") as fh:
-        raw = yaml.safe_load(fh)
+        raw = yaml.load(fh, Loader=_Loader)
     specs = {}
     for key, entry in raw.items():
         missing = _REQUIRED - set(entry)

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import logging
+import os
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
+from edge.pose import graph_cache
 from edge.poses import Poses
+
+log = logging.getLogger(__name__)
 
 Image = npt.NDArray[np.uint8]
 
@@ -25,14 +30,42 @@ def make_session(path: Path, threads: int = 1) -> Any:
     """An ONNX Runtime CPU session pinned to ``threads`` intra-op threads.
 
     Inter-op parallelism is off: these graphs are a single chain, and on a 4-core Pi the
-    spare cores are better spent decoding the next frame.
+    spare cores are better spent decoding the next frame. The fully optimised graph is kept
+    on disk the first time (`edge.pose.graph_cache`) and loaded as is after that.
     """
     import onnxruntime as ort
 
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = max(1, int(threads))
-    opts.inter_op_num_threads = 1
-    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    opts.log_severity_level = 3
-    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    def options(level: Any) -> Any:
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = max(1, int(threads))
+        opts.inter_op_num_threads = 1
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        opts.graph_optimization_level = level
+        opts.log_severity_level = 3
+        return opts
+
+    providers = ["CPUExecutionProvider"]
+    optimised = graph_cache.optimised_path(path, ort.__version__)
+    if optimised is not None and optimised.is_file():
+        try:
+            disabled = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+            return ort.InferenceSession(str(optimised), options(disabled), providers=providers)
+        except Exception as exc:  # a truncated or foreign file: rebuild it below
+            log.warning("optimised graph %s unusable (%s); rebuilding it", optimised, exc)
+    full = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    staging = graph_cache.staging_path(optimised) if optimised is not None else None
+    if staging is None or optimised is None:
+        return ort.InferenceSession(str(path), options(full), providers=providers)
+    opts = options(full)
+    opts.optimized_model_filepath = str(staging)
+    try:
+        session = ort.InferenceSession(str(path), opts, providers=providers)
+    except Exception as exc:  # e.g. a full disk; without saving, the model itself decides
+        log.debug("could not write optimised graph %s: %s", staging, exc)
+        staging.unlink(missing_ok=True)
+        return ort.InferenceSession(str(path), options(full), providers=providers)
+    try:
+        os.replace(staging, optimised)
+    except OSError as exc:
+        log.debug("could not keep optimised graph %s: %s", optimised, exc)
+    return session
