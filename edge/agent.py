@@ -38,6 +38,7 @@ from edge.outbox import Outbox, OutboxError
 from edge.pipeline import PosePipeline, build_pipeline
 from edge.publish import Publisher
 from edge.replay import PoseFrame, PoseSource, open_pose_source
+from edge.sdnotify import Watchdog
 from edge.source import LiveSource, SourceError, open_source
 
 log = logging.getLogger("edge.agent")
@@ -50,6 +51,8 @@ POSTURES = ("hinge", "rounded", "unscorable")
 MAX_TRACK_KEYS = 256
 """Keys of tracks not seen in a while are forgotten (camera-free sources have no tracker to
 say a track ended), so a long run keeps no history of who was seen."""
+MAX_STEP_S = 30.0
+"""One frame's analysis taking longer than this is a hang: the systemd watchdog stops."""
 
 
 class Agent:
@@ -107,6 +110,7 @@ class Agent:
         self._signal: str | None = None
         self._outbox_failing = False
         self._metrics: _Metrics | None = None
+        self._step_started: float | None = None
 
     def stop(self) -> None:
         """Ask the loop to finish the frame in hand and shut down (safe from any thread)."""
@@ -136,6 +140,8 @@ class Agent:
         ]
         for th in threads:
             th.start()
+        watchdog = Watchdog(self._not_stuck)
+        watchdog.start()
         ended = False
         try:
             for item in self.source:
@@ -152,6 +158,7 @@ class Agent:
             elif self._signal:
                 log.info("%s: stopping after %d frames", self._signal, self.frames)
             self._stop.set()
+            watchdog.stop()
             _close(self.source)
             for th in threads:
                 th.join(timeout=2.0)
@@ -169,7 +176,12 @@ class Agent:
             )
         return EXIT_OK
 
+    def _not_stuck(self) -> bool:
+        started = self._step_started
+        return started is None or time.monotonic() - started < MAX_STEP_S
+
     def _step(self, item: Frame | PoseFrame) -> None:
+        self._step_started = time.monotonic()
         t0 = time.perf_counter()
         if isinstance(item, PoseFrame):
             assert self.analyzer is not None
@@ -188,6 +200,7 @@ class Agent:
         self._emit(lifts, item.wall, item.t)
         for track_id in ended:
             self._keys.pop(track_id, None)
+        self._step_started = None
 
     def _emit(self, lifts: list[JudgedLift], wall: float, t: float) -> None:
         """Store each lift in the outbox (that is the commitment), then wake the publisher."""
