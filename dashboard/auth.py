@@ -195,6 +195,32 @@ def find_user(conn: Connection, username: str) -> User | None:
     )
 
 
+def set_password(conn: Connection, username: str, password: str) -> None:
+    """A new password; the user's open sessions end (whoever knew the old one is out)."""
+    user = find_user(conn, username)
+    if user is None:
+        raise AuthError(f"no user {username!r}")
+    problem = password_problem(password, user.username)
+    if problem is not None:
+        raise AuthError(problem)
+    conn.execute(
+        update(schema.users)
+        .where(schema.users.c.id == user.id)
+        .values(password_hash=hash_password(password))
+    )
+    conn.execute(delete(schema.web_sessions).where(schema.web_sessions.c.user_id == user.id))
+
+
+def set_disabled(conn: Connection, username: str, disabled: bool) -> None:
+    """Disable (or enable again) a user: no login; sessions end; tokens stop working."""
+    user = find_user(conn, username)
+    if user is None:
+        raise AuthError(f"no user {username!r}")
+    conn.execute(update(schema.users).where(schema.users.c.id == user.id).values(disabled=disabled))
+    if disabled:
+        conn.execute(delete(schema.web_sessions).where(schema.web_sessions.c.user_id == user.id))
+
+
 def list_users(conn: Connection) -> list[User]:
     rows = conn.execute(select(schema.users).order_by(schema.users.c.username)).all()
     return [User(r.id, r.username, r.role, r.disabled, r.created_at) for r in rows]

@@ -62,6 +62,36 @@ def cmd_create_user(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_set_password(args: argparse.Namespace) -> int:
+    password = _read_password(args)
+    if password is None:
+        return _fail("the passwords differ; password unchanged")
+    store = _store(args)
+    try:
+        with store.engine.begin() as conn:
+            auth.set_password(conn, args.username, password)
+    except auth.AuthError as exc:
+        return _fail(f"{exc}; password unchanged")
+    finally:
+        store.close()
+    print(f"password of {args.username.strip().lower()} changed; their sessions ended")
+    return 0
+
+
+def cmd_disable_user(args: argparse.Namespace) -> int:
+    store = _store(args)
+    try:
+        with store.engine.begin() as conn:
+            auth.set_disabled(conn, args.username, not args.enable)
+    except auth.AuthError as exc:
+        return _fail(str(exc))
+    finally:
+        store.close()
+    state = "enabled" if args.enable else "disabled (sessions ended, tokens refused)"
+    print(f"user {args.username.strip().lower()} {state}")
+    return 0
+
+
 def cmd_list_users(args: argparse.Namespace) -> int:
     store = _store(args)
     try:
@@ -126,6 +156,14 @@ def add_commands(command: AddCommand) -> None:
     p.add_argument(
         "--password-stdin", action="store_true", help="read the password from standard input"
     )
+    p = command("set-password", cmd_set_password, "give a user a new password")
+    p.add_argument("username")
+    p.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input"
+    )
+    p = command("disable-user", cmd_disable_user, "stop a user's logins, sessions and tokens")
+    p.add_argument("username")
+    p.add_argument("--enable", action="store_true", help="enable the user again")
     command("list-users", cmd_list_users, "list users and their roles")
     p = command("create-token", cmd_create_token, "make an API bearer token (printed once)")
     p.add_argument("username", help="the token acts with this user's role")

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from dashboard.auth import authenticate
 from dashboard.cli import main
 from dashboard.store import open_store
-from tests.support.web import dashboard_client
+from tests.support.web import dashboard_client, login
 
 PASSWORD = "correct horse battery"
 
@@ -143,3 +143,38 @@ def test_console_script_creates_a_user(database_url: str) -> None:
     assert done.returncode == 0, done.stderr
     assert PASSWORD not in done.stdout + done.stderr
     assert _authenticates(database_url, "ops", PASSWORD) == "admin"
+
+
+def test_set_password_replaces_it_and_ends_sessions(
+    db: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _run(monkeypatch, PASSWORD, "create-user", "ann", "--role", "admin", "--password-stdin")
+    new = "a different long secret"
+    with dashboard_client(db) as client:
+        assert login(client, "ann").status_code == 303
+        assert _run(monkeypatch, "short\n", "set-password", "ann", "--password-stdin") == 1
+        assert "password unchanged" in capsys.readouterr().err
+        assert client.get("/api/v1/organisation").status_code == 200
+        assert _run(monkeypatch, new + "\n", "set-password", "ann", "--password-stdin") == 0
+        assert client.get("/api/v1/organisation").status_code == 401
+    assert _authenticates(db, "ann", PASSWORD) is None
+    assert _authenticates(db, "ann", new) == "admin"
+    assert _run(monkeypatch, new, "set-password", "nobody", "--password-stdin") == 1
+
+
+def test_disable_user_stops_sessions_and_tokens_until_enabled(
+    db: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _run(monkeypatch, PASSWORD, "create-user", "ann", "--role", "viewer", "--password-stdin")
+    main(["create-token", "ann", "--name", "board"])
+    token = capsys.readouterr().out.splitlines()[-1]
+    with dashboard_client(db) as client:
+        login(client, "ann")
+        assert main(["disable-user", "ann"]) == 0
+        assert client.get("/api/v1/organisation").status_code == 401
+        assert _get(client, token) == 401
+        assert login(client, "ann").status_code == 401
+        assert main(["disable-user", "ann", "--enable"]) == 0
+        assert _get(client, token) == 200
+        assert login(client, "ann").status_code == 303
+    assert main(["disable-user", "nobody"]) == 1
