@@ -34,9 +34,9 @@ class Services:
 
 
 def _routers() -> list[APIRouter]:
-    from dashboard import api, org_admin, telemetry, web_auth
+    from dashboard import api, org_admin, telemetry, web, web_auth
 
-    return [web_auth.router, org_admin.router, telemetry.router, api.router]
+    return [web_auth.router, org_admin.router, telemetry.router, api.router, web.router]
 
 
 def create_app(config: DashboardConfig, *, ingest: bool | None = None) -> FastAPI:
