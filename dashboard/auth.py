@@ -169,14 +169,16 @@ def create_user(conn: Connection, username: str, password: str, role: str) -> Us
         raise AuthError(f"user {name!r} exists already")
     now = utcnow()
     user_id = conn.execute(
-        schema.users.insert().values(
+        schema.users.insert()
+        .values(
             username=name,
             password_hash=hash_password(password),
             role=role,
             disabled=False,
             created_at=now,
         )
-    ).inserted_primary_key[0]
+        .returning(schema.users.c.id)
+    ).scalar_one()
     return User(id=int(user_id), username=name, role=role, disabled=False, created_at=now)
 
 
@@ -310,10 +312,12 @@ def create_token(conn: Connection, username: str, name: str) -> tuple[ApiToken, 
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     now = utcnow()
     token_id = conn.execute(
-        schema.api_tokens.insert().values(
+        schema.api_tokens.insert()
+        .values(
             token_hash=token_hash(token), user_id=user.id, name=name, created_at=now, revoked=False
         )
-    ).inserted_primary_key[0]
+        .returning(schema.api_tokens.c.id)
+    ).scalar_one()
     return ApiToken(int(token_id), user.username, name, now, None, False), token
 
 

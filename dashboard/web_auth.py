@@ -53,7 +53,7 @@ def _limiter(services: ServicesDep) -> LoginLimiter:
         if limiter is None:
             limiter = LoginLimiter(services.config.web.login_attempts_per_minute)
             services.extras["login_limiter"] = limiter
-        return limiter  # type: ignore[no-any-return]
+        return limiter
 
 
 def _address(request: Request) -> str:
