@@ -70,10 +70,16 @@ def start_services(config: DashboardConfig, run_ingest: bool) -> Services:
             if apply_organisation_file(conn, config.organisation):
                 log.info("organisation loaded from %s", config.organisation)
     services = Services(config=config, store=store, org=CurrentOrganisation(store.engine))
+    if config.alerts.enabled:
+        from dashboard.alerts.service import start_alerts
+
+        services.extras["alerts"] = start_alerts(config, store)
     if run_ingest:
         from dashboard.ingest import Ingest
 
         services.ingest = Ingest(config.mqtt, store, services.org)
+        if "alerts" in services.extras:
+            services.ingest.on_stored.append(services.extras["alerts"].engine.on_stored)
         services.ingest.start()
     return services
 
@@ -81,4 +87,6 @@ def start_services(config: DashboardConfig, run_ingest: bool) -> Services:
 def stop_services(services: Services) -> None:
     if services.ingest is not None:
         services.ingest.stop()
+    if "alerts" in services.extras:
+        services.extras["alerts"].stop()
     services.store.close()
