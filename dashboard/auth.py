@@ -28,6 +28,7 @@ from urllib.parse import quote
 from fastapi import Depends, HTTPException, Request
 from markupsafe import Markup, escape
 from sqlalchemy import Connection, delete, func, select, update
+from sqlalchemy.exc import IntegrityError
 
 from dashboard.deps import ServicesDep
 from dashboard.store import schema
@@ -168,7 +169,7 @@ def create_user(conn: Connection, username: str, password: str, role: str) -> Us
     if find_user(conn, name) is not None:
         raise AuthError(f"user {name!r} exists already")
     now = utcnow()
-    user_id = conn.execute(
+    insert = (
         schema.users.insert()
         .values(
             username=name,
@@ -178,7 +179,12 @@ def create_user(conn: Connection, username: str, password: str, role: str) -> Us
             created_at=now,
         )
         .returning(schema.users.c.id)
-    ).scalar_one()
+    )
+    try:
+        with conn.begin_nested():
+            user_id = conn.execute(insert).scalar_one()
+    except IntegrityError:
+        raise AuthError(f"user {name!r} exists already") from None
     return User(id=int(user_id), username=name, role=role, disabled=False, created_at=now)
 
 
