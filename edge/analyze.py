@@ -19,6 +19,7 @@ from typing import IO, Any
 from edge.analysis import JudgedLift
 from edge.pipeline import build_pipeline
 from edge.poses import Poses
+from edge.progress import Progress
 from edge.render import OverlayWriter, lift_caption
 from edge.source import FileSource, Prefetch, open_source
 
@@ -170,9 +171,5 @@ def _expected_frames(source: Any, fps: float) -> int | None:
     return None
 
 
-def _progress(total: int | None, enabled: bool, name: str) -> Any:
-    if not enabled:
-        return None
-    from tqdm import tqdm
-
-    return tqdm(total=total, unit="frame", desc=name, file=sys.stderr, leave=False)
+def _progress(total: int | None, enabled: bool, name: str) -> Progress | None:
+    return Progress(total, name, sys.stderr) if enabled else None
