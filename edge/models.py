@@ -16,7 +16,8 @@ from typing import Any
 
 import yaml
 
-MANIFEST_PATH = Path(__file__).resolve().parent.parent / "models" / "manifest.yaml"
+MANIFEST_PATH = Path(__file__).parent / "manifest.yaml"
+"""A link to ``models/manifest.yaml`` in a checkout; a copy of it in an installed wheel."""
 MODEL_DIR_ENV = "LIFTWATCH_MODEL_DIR"
 
 
