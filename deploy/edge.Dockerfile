@@ -17,8 +17,8 @@ WORKDIR /opt/liftwatch/src
 COPY pyproject.toml README.md LICENSE ./
 COPY edge ./edge
 COPY models/manifest.yaml ./models/manifest.yaml
-# Editable: the agent reads models/manifest.yaml beside its package, as in a checkout.
-RUN pip install -e ".[edge]" \
+# edge/manifest.yaml links to models/manifest.yaml; the wheel carries a copy of it.
+RUN pip install ".[edge]" \
  && useradd --system --uid 10001 --user-group --home-dir /var/lib/liftwatch \
       --create-home --shell /usr/sbin/nologin liftwatch \
  && install -d -o liftwatch -g liftwatch /opt/liftwatch/models

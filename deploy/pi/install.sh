@@ -59,14 +59,14 @@ getent group video >/dev/null && usermod -a -G video liftwatch
 
 echo "== code and virtual environment in $prefix"
 install -d -m 0755 "$prefix" "$prefix/src" "$prefix/models" "$prefix/deploy"
-# An editable install: the agent reads models/manifest.yaml beside its package.
+# edge/manifest.yaml links to models/manifest.yaml; the installed package carries a copy.
 tar -C "$repo" --exclude=.git --exclude=.venv --exclude=out --exclude='*.onnx' \
   -cf - pyproject.toml README.md LICENSE edge models \
   | tar -C "$prefix/src" -xf -
 cp "$repo/deploy/README.md" "$prefix/deploy/README.md"
 [ -x "$prefix/venv/bin/python" ] || python3 -m venv "$prefix/venv"
 "$prefix/venv/bin/pip" install --quiet --upgrade pip
-"$prefix/venv/bin/pip" install --quiet -e "$prefix/src[edge]"
+"$prefix/venv/bin/pip" install --quiet "$prefix/src[edge]"
 
 if [ -n "$models" ]; then
   echo "== models from $models"
