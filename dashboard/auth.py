@@ -25,7 +25,8 @@ from datetime import datetime, timedelta, timezone
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, HTTPException, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from markupsafe import Markup, escape
 from sqlalchemy import Connection, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -439,10 +440,19 @@ def _bearer(request: Request) -> str | None:
     return value.strip()
 
 
-def current_principal(request: Request, services: ServicesDep) -> Principal | None:
+_bearer_scheme = HTTPBearer(
+    auto_error=False,
+    scheme_name="token",
+    description="A token from `liftwatch-dashboard create-token`; pages use the session cookie.",
+)
+BearerDoc = Annotated[HTTPAuthorizationCredentials | None, Security(_bearer_scheme)]
+
+
+def current_principal(request: Request, services: ServicesDep, _doc: BearerDoc) -> Principal | None:
     """The caller if authenticated (bearer token first, then session cookie), else None.
 
-    An invalid bearer token is an error rather than anonymous: the caller meant to log in."""
+    An invalid bearer token is an error rather than anonymous: the caller meant to log in.
+    ``_doc`` only puts the bearer scheme into the OpenAPI document."""
     bearer = _bearer(request)
     if bearer is not None:
         with services.store.engine.begin() as conn:

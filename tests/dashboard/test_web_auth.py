@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta, timezone
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
@@ -231,3 +233,29 @@ def test_login_page_is_a_plain_form(database_url: str) -> None:
         assert 'type="password"' in page.text
         assert form_token(page.text)
         assert "Log out" not in page.text
+
+
+def test_passwords_and_tokens_never_reach_the_log(
+    database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    with dashboard_client(database_url) as client:
+        add_user(client, "ann", "admin")
+        token = add_token(client, "ann")
+        login(client, "ann", "a wrong password 123")
+        login(client, "ann")
+        session = client.cookies[SESSION_COOKIE]
+        client.get("/api/v1/organisation", headers={"Authorization": f"Bearer {token}"})
+        client.get("/api/v1/organisation", headers={"Authorization": "Bearer lwt_guessed"})
+    logged = caplog.text
+    assert "logged in" in logged
+    for secret in (PASSWORD, "a wrong password 123", token, session, "lwt_guessed"):
+        assert secret not in logged
+
+
+def test_openapi_documents_the_bearer_scheme(database_url: str) -> None:
+    with dashboard_client(database_url) as client:
+        doc = client.get("/openapi.json").json()
+    assert doc["components"]["securitySchemes"]["token"]["scheme"] == "bearer"
+    assert doc["paths"]["/api/v1/organisation"]["put"]["security"] == [{"token": []}]
+    assert "/login" not in doc["paths"]
