@@ -241,11 +241,19 @@ def _hourly_where(period: Period, filters: Filters) -> list[ColumnElement[bool]]
 
 
 def totals(
-    conn: Connection, dims: Sequence[Dimension], period: Period, filters: Filters = Filters()
+    conn: Connection,
+    dims: Sequence[Dimension],
+    period: Period,
+    filters: Filters = Filters(),
+    *,
+    histogram: bool = True,
 ) -> dict[tuple[Any, ...], Totals]:
-    """Sums per (site, *dims) over the period, from the hourly roll-up."""
+    """Sums per (site, *dims) over the period, from the hourly roll-up.
+
+    Without ``histogram`` the 36 flexion bins are not summed (they are most of the cost)."""
     h = schema.lift_hourly.c
     keys = [h.site, *(h[d] for d in dims)]
+    bins = schema.FLEX_COLUMNS if histogram else []
     q = (
         select(
             *keys,
@@ -254,7 +262,7 @@ def totals(
             func.sum(h.rounded),
             func.sum(h.unscorable),
             func.count(h.hour.distinct()),
-            *(func.sum(h[c]) for c in schema.FLEX_COLUMNS),
+            *(func.sum(h[c]) for c in bins),
         )
         .where(*_hourly_where(period, filters))
         .group_by(*keys)
@@ -269,7 +277,7 @@ def totals(
             rounded=values[2],
             unscorable=values[3],
             active_hours=values[4],
-            flex=tuple(values[5:]),
+            flex=tuple(values[5:]) if histogram else Totals.flex,
         )
     return out
 
@@ -291,7 +299,7 @@ def summarise(
         if d not in DIMENSIONS:
             raise ValueError(f"cannot group by {d!r} (one of {', '.join(DIMENSIONS)})")
     current = totals(conn, dims, period, filters)
-    before = totals(conn, dims, period.previous(), filters) if trend else {}
+    before = totals(conn, dims, period.previous(), filters, histogram=False) if trend else {}
     out = []
     for key in sorted(current, key=_sort_key):
         named = dict(zip(("site", *dims), key, strict=True))
@@ -504,7 +512,7 @@ class CameraHealth:
 
 def camera_health(conn: Connection, now: datetime, site: str | None = None) -> list[CameraHealth]:
     """Every camera the dashboard knows (listed or seen), with its lifts over the last 24 h."""
-    recent = totals(conn, ("camera",), Window.last(1, now), Filters(site=site))
+    recent = totals(conn, ("camera",), Window.last(1, now), Filters(site=site), histogram=False)
     out = []
     for row in list_cameras(conn, site):
         stats: dict[str, Any] = json.loads(row.stats) if row.stats else {}
