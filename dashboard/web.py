@@ -11,7 +11,7 @@ import mimetypes
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
@@ -279,25 +279,26 @@ def lifts_page(
     zone: str | None = None,
     team: str | None = None,
     shift: str | None = None,
-    posture: Posture | None = None,
-    view: View | None = None,
-    from_: Annotated[date | None, Query(alias="from")] = None,
-    to: Annotated[date | None, Query()] = None,
+    posture: str | None = None,
+    view: str | None = None,
+    from_: Annotated[str | None, Query(alias="from")] = None,
+    to: Annotated[str | None, Query()] = None,
     cursor: str | None = None,
 ) -> HTMLResponse:
     """Lifts newest first; ``from``/``to`` are whole days at the chosen site (UTC without one)."""
     directory = services.org.directory()
     tz = directory.tz(site) if site else ZoneInfo("UTC")
+    first, last = _form_day(from_), _form_day(to)
     query = metrics.LiftQuery(
         site=site or None,
         camera=camera or None,
         zone=zone or None,
         team=team or None,
         shift=shift or None,
-        posture=posture,
-        view=view,
-        start=_day_start(from_, tz),
-        end=_day_start(to + timedelta(days=1), tz) if to else None,
+        posture=_choice(posture, get_args(Posture)),
+        view=_choice(view, get_args(View)),
+        start=_day_start(first, tz),
+        end=_day_start(last + timedelta(days=1), tz) if last else None,
     )
     with services.store.engine.connect() as conn:
         try:
@@ -313,8 +314,8 @@ def lifts_page(
         "shift": shift,
         "posture": posture,
         "view": view,
-        "from": from_.isoformat() if from_ else None,
-        "to": to.isoformat() if to else None,
+        "from": first.isoformat() if first else None,
+        "to": last.isoformat() if last else None,
     }
     kept = {k: v for k, v in chosen.items() if v}
     older = (
@@ -332,6 +333,25 @@ def lifts_page(
         newest="/lifts?" + urlencode(kept) if cursor else None,
         tz_of=directory.tz,
     )
+
+
+def _form_day(value: str | None) -> date | None:
+    """A day from a date input; an empty field means no limit."""
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise HTTPException(422, f"{value!r} is not a day (YYYY-MM-DD)") from None
+
+
+def _choice(value: str | None, allowed: tuple[Any, ...]) -> Any:
+    """A select's value; empty means all."""
+    if not value:
+        return None
+    if value not in allowed:
+        raise HTTPException(422, f"{value!r} is not one of {', '.join(allowed)}")
+    return value
 
 
 def _day_start(day: date | None, tz: ZoneInfo) -> datetime | None:

@@ -101,6 +101,22 @@ def test_lift_list_filters_and_pages(client: TestClient, database_url: str) -> N
     assert second.count("<tr>") == 1 + 10
     assert "Newest" in second
     assert client.get("/lifts", params={"cursor": "junk"}).status_code == 400
+    # the filter form as a browser sends it: empty fields mean "all"
+    form = {k: "" for k in ("site", "team", "zone", "camera", "shift", "posture", "view", "to")}
+    everything = client.get("/lifts", params={**form, "from": NOON.date().isoformat()})
+    assert everything.status_code == 200
+    assert everything.text.count("<tr>") == 1 + 50
+    assert client.get("/lifts", params={"posture": "slouch"}).status_code == 422
+    assert client.get("/lifts", params={"from": "yesterday"}).status_code == 422
+
+
+def test_an_empty_dashboard_says_so(database_url: str) -> None:
+    with dashboard_client(database_url) as c:
+        add_user(c, "vera", "viewer")
+        login(c, "vera")
+        assert "No teams and no lifts yet" in c.get("/").text
+        assert "No camera has reported yet" in c.get("/cameras").text
+        assert "No lifts match" in c.get("/lifts").text
 
 
 def test_stylesheet_is_served_and_nothing_else(client: TestClient) -> None:
