@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -193,5 +194,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
 
+BATCH_COMMANDS = frozenset({"analyze", "eval"})
+
+
+def entry() -> None:
+    """The console script: `main`, then for batch commands an exit without interpreter teardown.
+
+    Finalising ONNX Runtime, OpenCV and numpy takes 0.1-0.15 s, a tenth of analysing a
+    five-second clip, and by then a batch command has closed every file it wrote. Long-running
+    commands (``run``) exit normally, so their threads finish what they were doing.
+    """
+    argv = sys.argv[1:]
+    code = main(argv)
+    command = next((a for a in argv if not a.startswith("-")), None)
+    if command in BATCH_COMMANDS:
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

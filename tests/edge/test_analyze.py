@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -11,6 +13,7 @@ import pytest
 from edge.cli import main
 
 CLIP = "deadlift-side-nico_blocked.mp4"  # 600x600, 30 fps, 4.7 s, one lifter
+ENTRY = (sys.executable, "-c", "from edge.cli import entry; entry()")
 
 
 @pytest.fixture(scope="module")
@@ -78,3 +81,38 @@ def test_unknown_model_is_a_clear_error(
     args = ["analyze", str(clips_dir / CLIP), "--out", str(tmp_path / "x.jsonl"), "-q"]
     assert main([*args, "--model", "no_such_model"]) == 2
     assert "unknown model 'no_such_model'" in capsys.readouterr().err
+
+
+@pytest.mark.clips
+@pytest.mark.models
+def test_the_console_script_exits_early_with_its_outputs_complete(
+    analysed: Path, clips_dir: Path, tmp_path: Path
+) -> None:
+    """The console entry skips interpreter teardown after a batch command: nothing is lost."""
+    out = tmp_path / "poses.jsonl"
+    run = subprocess.run(
+        [*ENTRY, "analyze", str(clips_dir / CLIP), "--out", str(out), "-q"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr
+    assert "frames in" in run.stderr
+    assert _without_wall(out) == _without_wall(analysed / "poses.jsonl")
+
+
+def _without_wall(path: Path) -> list[dict]:
+    """The records, less the wall-clock stamp that differs between two runs."""
+    records = [json.loads(x) for x in path.read_text().splitlines()]
+    return [{k: v for k, v in r.items() if k != "wall"} for r in records]
+
+
+def test_the_console_script_keeps_error_exit_codes(tmp_path: Path) -> None:
+    run = subprocess.run(
+        [*ENTRY, "analyze", str(tmp_path / "nope.mp4"), "--out", str(tmp_path / "p.jsonl")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode == 2
+    assert "nope.mp4: no such file" in run.stderr
