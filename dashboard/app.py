@@ -35,8 +35,18 @@ class Services:
 
 def _routers() -> list[APIRouter]:
     from dashboard import api, org_admin, telemetry, web, web_auth
+    from dashboard.alerts import api as alerts_api
+    from dashboard.alerts import web as alerts_web
 
-    return [web_auth.router, org_admin.router, telemetry.router, api.router, web.router]
+    return [
+        web_auth.router,
+        org_admin.router,
+        telemetry.router,
+        api.router,
+        web.router,
+        alerts_api.router,
+        alerts_web.router,
+    ]
 
 
 def create_app(config: DashboardConfig, *, ingest: bool | None = None) -> FastAPI:
