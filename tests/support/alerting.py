@@ -8,6 +8,7 @@ be. Both can be stopped and started again on the same port to play a channel out
 from __future__ import annotations
 
 import json
+import logging
 import ssl
 import threading
 import time
@@ -118,6 +119,7 @@ class SmtpServer(_Waitable):
         self._controller: Controller | None = None
 
     def start(self) -> SmtpServer:
+        logging.getLogger("mail.log").setLevel(logging.ERROR)  # aiosmtpd's own deprecation note
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         context.load_cert_chain(str(self.tls.server_cert), str(self.tls.server_key))
         receiver = self
