@@ -88,6 +88,7 @@ def quantile(values: Sequence[float], q: float) -> float:
 
 def drain_bare(bare: BareCounter, target: int) -> float:
     bare.target = target
+    bare.count = 0
     t0 = time.perf_counter()
     bare.connect()
     if not bare.done.wait(600):
