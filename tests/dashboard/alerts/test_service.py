@@ -1,0 +1,57 @@
+"""End to end in one process: lifts over MQTT → ingest → alert engine → webhook and MQTT."""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from datetime import datetime, timezone
+
+import paho.mqtt.client as mqtt
+
+from dashboard.app import start_services, stop_services
+from dashboard.config import complete
+from edge.events import lift_topic
+from edge.simulate import simulated_event
+from tests.support.alerting import WebhookServer
+from tests.support.mqtt import Broker, Subscriber
+
+
+def test_rounded_lifts_from_the_broker_raise_one_alert_on_each_channel(
+    broker: Broker, sqlite_url: str
+) -> None:
+    with WebhookServer() as webhook, Subscriber(broker, "liftwatch/v1/+/alerts") as sub:
+        config = complete(
+            {
+                "database_url": sqlite_url,
+                "mqtt": {"host": "127.0.0.1", "port": broker.port, "client_id": "dash-e2e"},
+                "alerts": {"webhook": {"url": webhook.url}},
+            },
+            None,
+            env={},
+        )
+        services = start_services(config, run_ingest=True)
+        try:
+            assert services.ingest is not None and services.ingest.wait_subscribed(15)
+            client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+            client.connect("127.0.0.1", broker.port)
+            client.loop_start()
+            rng = random.Random(3)
+            for seq in range(5):  # the default same-track rule fires at the third
+                event = simulated_event(
+                    rng, site="dc1", camera="cam7", seq=seq, posture="rounded",
+                    bottom=datetime.now(timezone.utc), track_id="k1",
+                )  # fmt: skip
+                client.publish(
+                    lift_topic("dc1", "cam7"), event.to_payload(), qos=1
+                ).wait_for_publish(5)
+            (hook,) = webhook.wait_for(1)
+            (msg,) = sub.wait_for(1, topic="liftwatch/v1/dc1/alerts")
+            time.sleep(0.5)
+            client.loop_stop()
+            client.disconnect()
+        finally:
+            stop_services(services)
+    assert hook["alert"]["rule"] == "same-track" and hook["alert"]["camera"] == "cam7"
+    assert json.loads(msg.payload)["id"] == hook["alert"]["id"]
+    assert len(webhook.items) == 1 and len(sub.messages) == 1
