@@ -436,3 +436,14 @@ def test_watchdog_replaces_a_camera_that_stops_sending_without_closing(
     assert stats.outages >= 2
     assert stats.frames_read >= 3
     assert any("no frame for 0.3 s" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.clips
+@pytest.mark.parametrize(("cpus", "kind"), [(1, FileSource), (2, Prefetch)])
+def test_prefetch_only_with_a_spare_cpu(
+    clip: Path, monkeypatch: pytest.MonkeyPatch, cpus: int, kind: type
+) -> None:
+    """On one CPU a decoder thread cannot overlap inference; it would only add switching."""
+    monkeypatch.setattr("edge.source._cpus_usable", lambda: cpus)
+    with open_source(str(clip), prefetch=True) as source:
+        assert type(source) is kind
