@@ -219,7 +219,7 @@ def _site_timezone(conn: Connection, site: str) -> str:
 def _insert_alert(conn: Connection, t: Trigger, now: datetime, channels: Sequence[str]) -> int:
     s = t.scope
     text = alert_text(t.rule, s, t.count, t.value, now, _site_timezone(conn, s.site))
-    alert_id = conn.execute(
+    inserted = conn.execute(
         schema.alerts.insert().values(
             rule_id=t.rule.id,
             kind=t.rule.kind,
@@ -239,7 +239,9 @@ def _insert_alert(conn: Connection, t: Trigger, now: datetime, channels: Sequenc
             text=text,
             status="open",
         )
-    ).inserted_primary_key[0]
+    ).inserted_primary_key
+    assert inserted is not None
+    alert_id = int(inserted[0])
     c = schema.alert_cooldowns
     conn.execute(
         update(c)
