@@ -9,7 +9,7 @@ camera and zone where it happened.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
 
@@ -131,7 +131,7 @@ class Scope:
     zone: str | None = None
     team: str | None = None
     shift: str | None = None
-    day: str | None = None
+    day: date | None = None
 
     @property
     def key(self) -> str:
@@ -140,7 +140,7 @@ class Scope:
             return f"camera:{self.camera}"
         if self.kind == "zone":
             return f"zone:{self.zone}"
-        return f"team:{self.team}:{self.day}:{self.shift}"
+        return f"team:{self.team}:{self.day or ''}:{self.shift or ''}"
 
     def label(self) -> str:
         if self.kind == "camera":
