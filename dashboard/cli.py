@@ -63,6 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
     from dashboard.cli_users import add_commands as add_user_commands
 
     add_user_commands(command)
+    from dashboard.demo import add_command as add_demo_command
+
+    add_demo_command(sub)
     return parser
 
 
