@@ -146,16 +146,17 @@ _INSERT_ROWS = 500
 
 def _insert_new(conn: Connection, rows: list[dict[str, Any]]) -> list[str]:
     """``INSERT … ON CONFLICT (event_id) DO NOTHING RETURNING event_id``, many rows per
-    statement, values converted by each column type's own bind processor (so stored exactly as
-    SQLAlchemy stores them) but sent through the driver: SQLAlchemy's per-value parameter
-    handling was half the ingest's database time."""
+    statement, values converted by each column type's own bind processor for this dialect
+    (so stored exactly as SQLAlchemy stores them: on SQLite a time is the text
+    ``YYYY-MM-DD HH:MM:SS.ffffff`` that range queries compare) but sent through the driver:
+    SQLAlchemy's per-value parameter handling was half the ingest's database time."""
     dialect = conn.dialect
     columns = list(schema.lifts.columns)
     names = [c.name for c in columns]
     convert = [
         (i, proc)
         for i, c in enumerate(columns)
-        if (proc := c.type.bind_processor(dialect)) is not None
+        if (proc := c.type.dialect_impl(dialect).bind_processor(dialect)) is not None
     ]
     mark = "?" if dialect.paramstyle == "qmark" else "%s"
     quote = dialect.identifier_preparer.quote

@@ -94,3 +94,26 @@ def test_camera_sequence_gap_shows_possibly_lost_events(database_url: str) -> No
         (cam,) = list_cameras(conn)
     assert possibly_lost(cam) == 1
     assert cam.last_lift == events[-1].bottom
+
+
+def test_rows_are_stored_exactly_as_sqlalchemy_stores_them(database_url: str) -> None:
+    """add_lifts sends its rows through the driver; the stored values (on SQLite the time text
+    that range queries compare) must equal what a plain SQLAlchemy insert writes."""
+    from sqlalchemy import insert, text
+
+    from dashboard.store.lifts import lift_row
+
+    events = _events(3)
+    events[0] = events[0].model_copy(update={"bottom": T0, "start": T0, "end": T0})  # .000000
+    d = Directory(ORG)
+    placed = [(e, d.place(e.site, e.camera, e.bottom)) for e in events]
+    store = open_store(database_url)
+    raw = text("SELECT * FROM lifts ORDER BY event_id")
+    with store.engine.begin() as conn:
+        add_lifts(conn, placed, T0)
+        ours = [tuple(r) for r in conn.execute(raw)]
+        conn.execute(schema.lifts.delete())
+        conn.execute(insert(schema.lifts), [lift_row(e, p, T0) for e, p in placed])
+        reference = [tuple(r) for r in conn.execute(raw)]
+    store.close()
+    assert ours == reference
