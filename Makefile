@@ -1,4 +1,5 @@
-# Everything a new machine needs, from a fresh clone: `make analyze CLIP=...` or `make test`.
+# Everything a new machine needs, from a fresh clone: `make demo`, `make analyze CLIP=...` or
+# `make test`.
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -7,8 +8,10 @@ export LIFTWATCH_MODEL_DIR ?= $(SHARED)/models
 export LIFTWATCH_CLIPS ?= $(SHARED)/clips
 CLIP ?= $(LIFTWATCH_CLIPS)/deadlift-coach-good015.mp4
 OUT ?= out
+PORT ?= 8080
+DATA ?= demo-data
 
-.PHONY: venv analyze eval test lint models clean
+.PHONY: venv demo analyze eval test lint models clean
 
 $(BIN)/liftwatch-edge: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -20,6 +23,11 @@ venv: $(BIN)/liftwatch-edge
 
 models: venv
 	$(BIN)/liftwatch-edge models
+
+# The simulated cameras need no model; a missing one only keeps DEMO_VIDEOS from running.
+demo: venv
+	-@$(BIN)/liftwatch-edge models || echo "(models missing: the simulated demo runs without them)"
+	$(BIN)/liftwatch-dashboard demo --port $(PORT) --data $(DATA)
 
 analyze: venv
 	$(BIN)/liftwatch-edge models --require movenet_multipose movenet_lightning
