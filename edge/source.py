@@ -131,9 +131,12 @@ class FileSource(FrameSource):
             raise SourceError(f"video file {self.path}: not a regular file")
         if not os.access(self.path, os.R_OK):
             raise SourceError(f"video file {self.path}: not readable (permission denied)")
-        # One decoder thread: it already runs beside inference (see Prefetch), and FFmpeg's
-        # default of one per core only makes it fight inference for the same cores.
-        self._cap = cv2.VideoCapture(str(self.path), cv2.CAP_FFMPEG, [cv2.CAP_PROP_N_THREADS, 1])
+        # FFmpeg's default is a decoder thread per core, so one of them fights inference for
+        # its core: leave one core to inference (one thread by default), the rest decode.
+        threads = max(1, _cpus_usable() - 1)
+        self._cap = cv2.VideoCapture(
+            str(self.path), cv2.CAP_FFMPEG, [cv2.CAP_PROP_N_THREADS, threads]
+        )
         if not self._cap.isOpened():
             self._cap.release()
             raise SourceError(f"video file {self.path}: cannot be decoded as video")
