@@ -6,7 +6,9 @@ topics, the real `Ingest` (SQLite file, batches, ack after commit) and a bare pa
 subscriber that only counts (auto-ack, same Receive Maximum). One publisher puts ``--events``
 simulated lifts into both sessions while both are away; then each consumer in turn connects
 and drains its queue alone. ``bare_per_s`` and ``stored_per_s`` are the two drain rates
-(connect → last event counted / committed), ``ratio`` their quotient (target ≥ 0.5).
+(connect → last event counted / committed); ``ratio`` is the median over the rounds of the
+two rates' quotient in that round (target ≥ 0.5), robust to a burst of load on the shared
+machine hitting one drain.
 
 Latency: with the ingest connected, lifts are published at ``--rate`` per second for
 ``--latency-s`` seconds; ``latency_p95_ms`` is publish → committed (the ingest's
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
 import tempfile
 import threading
@@ -170,7 +173,11 @@ def run(events: int, rounds: int, rate: float, latency_s: float, workdir: Path) 
             batch_sum, batch_n = batch_sum + c.batch_size.sum, batch_n + c.batch_size.count
             duplicates += c.duplicates
             per_round.append(
-                {"bare_per_s": round(len(chunk) / b), "stored_per_s": round(len(chunk) / i)}
+                {
+                    "bare_per_s": round(len(chunk) / b),
+                    "stored_per_s": round(len(chunk) / i),
+                    "ratio": round(b / i, 3),
+                }
             )
             print(
                 f"round {r + 1}: bare {len(chunk) / b:,.0f}/s, stored {len(chunk) / i:,.0f}/s",
@@ -183,6 +190,7 @@ def run(events: int, rounds: int, rate: float, latency_s: float, workdir: Path) 
         store.close()
     bare_per_s = events / bare_s
     stored_per_s = events / ingest_s
+    ratio = statistics.median(r["ratio"] for r in per_round)
     p95 = quantile(latencies, 0.95)
     return {
         "events": events,
@@ -191,8 +199,9 @@ def run(events: int, rounds: int, rate: float, latency_s: float, workdir: Path) 
         "publish_per_s": round(events / publish_s),
         "bare_per_s": round(bare_per_s),
         "stored_per_s": round(stored_per_s),
-        "ratio": round(stored_per_s / bare_per_s, 3),
-        "ratio_met": stored_per_s / bare_per_s >= 0.5,
+        "ratio": round(ratio, 3),
+        "ratio_of_totals": round(stored_per_s / bare_per_s, 3),
+        "ratio_met": ratio >= 0.5,
         "per_round": per_round,
         "mean_batch": round(batch_sum / batch_n, 1) if batch_n else 0.0,
         "duplicates": int(duplicates),
