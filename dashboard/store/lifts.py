@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Table
 
 from dashboard.org import Placement
 from dashboard.store import schema
@@ -76,18 +76,23 @@ def flex_bin(deg: float) -> int:
     return min(max(int(deg // schema.FLEX_BIN_DEG), 0), schema.FLEX_BINS - 1)
 
 
-_KEY = ("site", "camera", "zone", "team", "shift", "day", "hour")
-_COUNTS = ("lifts", "hinge", "rounded", "unscorable", "flex_n", *schema.FLEX_COLUMNS)
+_HOURLY_KEY = ("site", "camera", "zone", "team", "shift", "day", "hour")
+_DAILY_KEY = ("site", "camera", "zone", "team", "shift", "day", "utc_day")
 
 
-def _rollup(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+def _rollup(rows: Sequence[dict[str, Any]], daily: bool) -> list[dict[str, Any]]:
+    """Counter increments per hourly (or daily) roll-up row, in key order."""
+    names = _DAILY_KEY if daily else _HOURLY_KEY
     buckets: dict[tuple[Any, ...], dict[str, Any]] = {}
     for row in rows:
-        hour = row["bottom"].replace(minute=0, second=0, microsecond=0)
-        key = (row["site"], row["camera"], row["zone"], row["team"], row["shift"], row["day"], hour)
+        at = row["bottom"]
+        last = at.date() if daily else at.replace(minute=0, second=0, microsecond=0)
+        key = (row["site"], row["camera"], row["zone"], row["team"], row["shift"], row["day"], last)
         b = buckets.get(key)
         if b is None:
-            b = buckets[key] = dict(zip(_KEY, key, strict=True)) | dict.fromkeys(_COUNTS, 0)
+            b = buckets[key] = dict(zip(names, key, strict=True)) | dict.fromkeys(
+                schema.ROLLUP_COUNTS, 0
+            )
         b["lifts"] += 1
         b[row["posture"]] += 1
         flex = trunk_flexion(row)
@@ -135,7 +140,8 @@ def add_lifts(
     inserted = _insert_new(conn, list(rows.values()))
     new_rows = [rows[k] for k in sorted(inserted)]
     if new_rows:
-        _add_rollups(conn, _rollup(new_rows))
+        _add_rollups(conn, schema.lift_hourly, _HOURLY_KEY, _rollup(new_rows, daily=False))
+        _add_rollups(conn, schema.lift_daily, _DAILY_KEY, _rollup(new_rows, daily=True))
         _add_camera_counters(conn, _camera_counters(new_rows))
     return AddResult([events[k] for k in inserted], len(items) - len(inserted))
 
@@ -177,12 +183,13 @@ def _insert_new(conn: Connection, rows: list[dict[str, Any]]) -> list[str]:
     return inserted
 
 
-def _add_rollups(conn: Connection, buckets: list[dict[str, Any]]) -> None:
-    table = schema.lift_hourly
+def _add_rollups(
+    conn: Connection, table: Table, key: tuple[str, ...], buckets: list[dict[str, Any]]
+) -> None:
     stmt = upsert(conn, table)
     stmt = stmt.on_conflict_do_update(
-        index_elements=list(_KEY),
-        set_={name: table.c[name] + stmt.excluded[name] for name in _COUNTS},
+        index_elements=list(key),
+        set_={name: table.c[name] + stmt.excluded[name] for name in schema.ROLLUP_COUNTS},
     )
     conn.execute(stmt, buckets)
 

@@ -2,9 +2,9 @@
 
 Times are stored as naive UTC (`UTCDateTime` converts at the boundary) so both databases
 compare and index them the same way. ``lift_hourly`` is a roll-up kept in step with
-``lifts`` in the same transaction: team and zone summaries over months read thousands of
-hourly rows instead of millions of lifts. Trunk flexion is rolled up as a 5° histogram so a
-median can still be read from it.
+``lifts`` in the same transaction (with ``lift_daily``, the same per UTC day): team and
+zone summaries over months read thousands of rows instead of millions of lifts. Trunk
+flexion is rolled up as a 5° histogram so a median can still be read from it.
 """
 
 from __future__ import annotations
@@ -34,6 +34,8 @@ FLEX_BIN_DEG = 5
 FLEX_BINS = 36
 """Trunk-flexion histogram: 0–180° in 5° bins (values past 180° land in the last)."""
 FLEX_COLUMNS = [f"flex_{i:02d}" for i in range(FLEX_BINS)]
+ROLLUP_COUNTS = ("lifts", "hinge", "rounded", "unscorable", "flex_n", *FLEX_COLUMNS)
+"""The counters both roll-ups keep."""
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -178,15 +180,27 @@ lift_hourly = Table(
     Column("shift", String(64), primary_key=True),
     Column("day", Date, primary_key=True),
     Column("hour", UTCDateTime, primary_key=True),
-    Column("lifts", Integer, nullable=False, default=0),
-    Column("hinge", Integer, nullable=False, default=0),
-    Column("rounded", Integer, nullable=False, default=0),
-    Column("unscorable", Integer, nullable=False, default=0),
-    Column("flex_n", Integer, nullable=False, default=0),
-    *(Column(name, Integer, nullable=False, default=0) for name in FLEX_COLUMNS),
+    *(Column(name, Integer, nullable=False, default=0) for name in ROLLUP_COUNTS),
     Index(None, "hour"),
     Index(None, "site", "hour"),
 )
+
+lift_daily = Table(
+    "lift_daily",
+    metadata,
+    Column("site", String(64), primary_key=True),
+    Column("camera", String(64), primary_key=True),
+    Column("zone", String(64), primary_key=True),
+    Column("team", String(64), primary_key=True),
+    Column("shift", String(64), primary_key=True),
+    Column("day", Date, primary_key=True),
+    Column("utc_day", Date, primary_key=True),
+    *(Column(name, Integer, nullable=False, default=0) for name in ROLLUP_COUNTS),
+    Index(None, "utc_day"),
+    Index(None, "site", "utc_day"),
+)
+"""The hourly roll-up again per UTC day: a month is 30 rows per camera and shift, so a
+30-day summary reads whole days here and only the partial hours at its ends hourly."""
 
 users = Table(
     "users",

@@ -206,3 +206,38 @@ def test_camera_health_counts_gaps_and_recent_lifts(database_url: str) -> None:
     assert (cams["c2"].possibly_lost, cams["c2"].lifts_24h) == (0, 1)
     assert cams["c3"].state == "unknown"
     assert cams["c1"].team == "red"
+
+
+def test_long_windows_from_the_daily_roll_up_equal_counting_the_lifts(database_url: str) -> None:
+    """Whole days come from lift_daily, the partial hours at both ends from lift_hourly:
+    the sums must be exactly what counting the lifts in the window gives."""
+    import random
+
+    rng = random.Random(5)
+    postures = ("hinge", "rounded", "unscorable")
+    events = [
+        lift(
+            _utc(2026, 3, 1) + timedelta(minutes=rng.randrange(0, 5 * 24 * 60)),
+            rng.choice(postures),  # type: ignore[arg-type]
+            flex=rng.uniform(20, 100),
+            camera=rng.choice(["c1", "c2", "c3"]),
+        )
+        for _ in range(400)
+    ]
+    seed(database_url, events)
+    window = Window(_utc(2026, 3, 1, 7), _utc(2026, 3, 4, 17))  # partial first and last day
+    inside = [e for e in events if window.start <= e.bottom < window.end]
+    got = {g.team: g for g in _summary(database_url, ("team",), window)}
+    for team, cameras in (("red", {"c1", "c2"}), ("blue", {"c3"})):
+        mine = [e for e in inside if e.camera in cameras]
+        g = got[team]
+        assert (g.lifts, g.hinge, g.rounded, g.unscorable) == (
+            len(mine),
+            sum(e.posture == "hinge" for e in mine),
+            sum(e.posture == "rounded" for e in mine),
+            sum(e.posture == "unscorable" for e in mine),
+        )
+        hours = {e.bottom.replace(minute=0, second=0, microsecond=0) for e in mine}
+        assert g.active_hours == len(hours)
+        flexes = sorted(e.metrics.trunk_flexion_max_deg or 0.0 for e in mine)
+        assert g.median_trunk_flexion_deg == pytest.approx(flexes[len(flexes) // 2], abs=5.0)

@@ -1,6 +1,6 @@
 """alerts: rules, alerts, cooldown claims, delivery queue
 
-Revision ID: 0005
+Revision ID: 0002
 Revises: 0001
 Create Date: 2026-11-24 02:56:38.604625
 """
@@ -12,7 +12,7 @@ from alembic import op
 
 import dashboard.store.schema
 
-revision = "0005"
+revision = "0002"
 down_revision = "0001"
 branch_labels = None
 depends_on = None
