@@ -125,6 +125,10 @@ class Broker:
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None and self.running else None
+
     def start(self, timeout_s: float = 15.0) -> Broker:
         if self.running:
             return self
