@@ -82,7 +82,10 @@ PostureLabel = Literal["hinge", "rounded", "unscorable"]
 ViewLabel = Literal["side", "oblique", "front"]
 TrackKey = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,32}$")]
 Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
-ShortText = Annotated[str, Field(min_length=1, max_length=64)]
+_PRINTABLE = r"^[^\x00-\x1f\x7f-\x9f]*$"
+"""No control characters: PostgreSQL cannot store NUL, and none belongs in a label."""
+ShortText = Annotated[str, Field(min_length=1, max_length=64, pattern=_PRINTABLE)]
+ReasonText = Annotated[str, Field(min_length=1, max_length=200, pattern=_PRINTABLE)]
 
 
 class _Message(BaseModel):
@@ -136,7 +139,7 @@ class LiftEvent(_Message):
     end: UtcTime
     posture: PostureLabel
     confidence: Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
-    reason: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    reason: ReasonText | None = None
     view: ViewLabel
     metrics: LiftMetrics
     model: ShortText

@@ -118,6 +118,9 @@ def test_times_go_out_in_utc_to_the_millisecond() -> None:
         ({"site": "dc/north"}, "site"),
         ({"camera": "#"}, "camera"),
         ({"metrics": {"reba_trunk": 5}}, "metrics.reba_trunk"),
+        ({"reason": "front\x00view"}, "reason"),  # PostgreSQL cannot store NUL
+        ({"model": "m\n"}, "model"),
+        ({"agent_version": "0.1\x85"}, "agent_version"),
     ],
 )
 def test_lift_event_rejects(changes: dict[str, Any], field: str) -> None:
