@@ -45,7 +45,6 @@ class DashboardProcess:
         database_url: str,
         broker_port: int,
         *,
-        site: str = "soak",
         alerts: dict[str, Any] | None = None,
         client_id: str = "liftwatch-dashboard-test",
     ) -> None:

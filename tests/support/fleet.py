@@ -42,6 +42,7 @@ class SimAgent:
         seed: int = 0,
         mix: Mix = DEFAULT_MIX,
         outbox_path: Path | None = None,
+        keepalive_s: int = 5,
     ) -> None:
         self.site, self.camera = site, camera
         self.mix = mix
@@ -51,7 +52,11 @@ class SimAgent:
             camera=camera,
             source="synthetic:0",
             broker=BrokerConfig(
-                host=HOST, port=port, keepalive_s=5, backoff_initial_s=0.2, backoff_max_s=2.0
+                host=HOST,
+                port=port,
+                keepalive_s=keepalive_s,
+                backoff_initial_s=0.2,
+                backoff_max_s=2.0,
             ),
             outbox=OutboxConfig(path=outbox_path or folder / f"outbox-{camera}.sqlite"),
         )
