@@ -84,3 +84,14 @@ def test_an_empty_cache_setting_turns_the_cache_off(
     model = tmp_path / "m.onnx"
     model.write_bytes(b"one")
     assert graph_cache.optimised_path(model, "1.0") is None
+
+
+def test_no_home_means_no_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(graph_cache.CACHE_ENV, raising=False)
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+
+    def no_home() -> Path:
+        raise RuntimeError("Could not determine home directory.")
+
+    monkeypatch.setattr(Path, "home", staticmethod(no_home))
+    assert graph_cache.cache_dir() is None
