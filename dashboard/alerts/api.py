@@ -10,7 +10,7 @@ import logging
 from datetime import date, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends, HTTPException, Query
+from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query
 from pydantic import BaseModel, ConfigDict
 
 from dashboard.alerts.rules import Rule, check_unique
@@ -36,6 +36,8 @@ router = APIRouter(prefix="/api/v1", tags=["alerts"])
 Viewer = Annotated[Principal, Depends(require("viewer"))]
 Manager = Annotated[Principal, Depends(require("manager"))]
 Admin = Annotated[Principal, Depends(require("admin"))]
+AlertId = Annotated[int, Path(ge=1, le=2**31 - 1, description="The alert's id")]
+"""Bounded as the database column is: a larger number would fail in the query, not 404."""
 
 
 class DeliveryOut(BaseModel):
@@ -108,7 +110,7 @@ def alerts_list(
 
 
 @router.get("/alerts/{alert_id}", response_model=AlertOut, summary="One alert with deliveries")
-def alert_get(alert_id: int, services: ServicesDep, _user: Viewer) -> AlertOut:
+def alert_get(alert_id: AlertId, services: ServicesDep, _user: Viewer) -> AlertOut:
     with services.store.engine.connect() as conn:
         alert = get_alert(conn, alert_id)
     if alert is None:
@@ -121,7 +123,7 @@ def alert_get(alert_id: int, services: ServicesDep, _user: Viewer) -> AlertOut:
     response_model=AlertOut,
     summary="Acknowledge an open alert (manager); records who",
 )
-def alert_acknowledge(alert_id: int, services: ServicesDep, user: Manager) -> AlertOut:
+def alert_acknowledge(alert_id: AlertId, services: ServicesDep, user: Manager) -> AlertOut:
     with services.store.engine.begin() as conn:
         alert = acknowledge(conn, alert_id, user.username)
     if alert is None:
@@ -132,7 +134,7 @@ def alert_acknowledge(alert_id: int, services: ServicesDep, user: Manager) -> Al
 @router.post(
     "/alerts/{alert_id}/resolve", response_model=AlertOut, summary="Resolve an alert (manager)"
 )
-def alert_resolve(alert_id: int, services: ServicesDep, user: Manager) -> AlertOut:
+def alert_resolve(alert_id: AlertId, services: ServicesDep, user: Manager) -> AlertOut:
     with services.store.engine.begin() as conn:
         alert = resolve(conn, alert_id, user.username)
     if alert is None:

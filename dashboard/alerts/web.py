@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
+from dashboard.alerts.api import AlertId
 from dashboard.alerts.rules import KIND_LABELS, Rule
 from dashboard.alerts.store import (
     STATUSES,
@@ -70,7 +71,7 @@ def _back(status: str) -> RedirectResponse:
 
 @router.post("/alerts/{alert_id}/acknowledge")
 def alerts_acknowledge(
-    alert_id: int, services: ServicesDep, user: Manager, back: Annotated[str, Form()] = "open"
+    alert_id: AlertId, services: ServicesDep, user: Manager, back: Annotated[str, Form()] = "open"
 ) -> Response:
     with services.store.engine.begin() as conn:
         if acknowledge(conn, alert_id, user.username) is None:
@@ -80,7 +81,7 @@ def alerts_acknowledge(
 
 @router.post("/alerts/{alert_id}/resolve")
 def alerts_resolve(
-    alert_id: int, services: ServicesDep, user: Manager, back: Annotated[str, Form()] = "open"
+    alert_id: AlertId, services: ServicesDep, user: Manager, back: Annotated[str, Form()] = "open"
 ) -> Response:
     with services.store.engine.begin() as conn:
         if resolve(conn, alert_id, user.username) is None:

@@ -166,3 +166,21 @@ def test_admin_edits_a_rule_on_the_page(database_url: str) -> None:
         assert gone.status_code == 303
         rules = {r["id"]: r for r in client.get("/api/v1/alert-rules").json()}
         assert rules["same-track"]["enabled"] is False and "zone-rate" not in rules
+
+
+def test_an_alert_id_beyond_the_database_column_is_refused_not_a_server_error(
+    database_url: str,
+) -> None:
+    """Found by schemathesis: 2**31 and larger reached the query and failed there (500)."""
+    with dashboard_client(database_url) as client:
+        headers = bearer(client, "manager")
+        for alert_id in (2**31, 2**63, 10**30, 0):
+            for method, url in (
+                ("GET", f"/api/v1/alerts/{alert_id}"),
+                ("POST", f"/api/v1/alerts/{alert_id}/acknowledge"),
+                ("POST", f"/api/v1/alerts/{alert_id}/resolve"),
+                ("POST", f"/alerts/{alert_id}/resolve"),
+            ):
+                response = client.request(method, url, headers=headers)
+                assert response.status_code == 422, (url, response.status_code)
+        assert client.get(f"/api/v1/alerts/{2**31 - 1}", headers=headers).status_code == 404
