@@ -17,8 +17,15 @@ FULL about 2,600 — barely above the 2,000 target here and far below it on an S
 an fsync costs milliseconds. Lifts come a few per minute, but a reconnect drains a backlog,
 so NORMAL it is; pass ``synchronous="FULL"`` where power cuts are common.
 
-On a full disk both ``add`` and ``ack`` raise ``OutboxError`` (even a delete needs room in
-the WAL) until space is freed; what is stored stays stored, and an entry whose ack failed is
+Disk space: ``add`` refuses (``OutboxError``, "disk full") while less than
+``reserve_bytes`` are free (on the file system, plus free pages inside the file, which new
+entries reuse), so the outbox never fills the disk itself: stored entries can still be
+acknowledged and deleted (a delete needs room in the WAL, a checkpoint room in the main
+file), so the outbox drains once the broker is back and then takes new events again.
+Without the reserve an outbox that grew to the last byte stayed stuck for good, every ack
+and every add refused. The WAL is checkpointed every ``WAL_CHECKPOINT_PAGES`` pages, which
+keeps what a checkpoint needs well inside the reserve. If something else fills the disk to
+the last byte, ``ack`` may fail too until space is freed; an entry whose ack failed is
 simply sent again later (receivers dedup).
 
 Bounded: past ``max_events`` the oldest entries are dropped in the same transaction as the
@@ -28,6 +35,7 @@ survive restarts.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 import time
@@ -38,6 +46,9 @@ from types import TracebackType
 from typing import Literal
 
 DEFAULT_MAX_EVENTS = 1_000_000
+DEFAULT_RESERVE_BYTES = 4 * 1024 * 1024
+WAL_CHECKPOINT_PAGES = 256
+"""1 MiB of 4 KiB pages: a checkpoint never needs more room than the reserve leaves."""
 SCHEMA_VERSION = 1
 
 _SCHEMA = """
@@ -96,6 +107,7 @@ class Outbox:
         max_events: int = DEFAULT_MAX_EVENTS,
         *,
         synchronous: Literal["NORMAL", "FULL"] = "NORMAL",
+        reserve_bytes: int = DEFAULT_RESERVE_BYTES,
     ) -> None:
         if max_events < 1:
             raise ValueError(f"max_events must be at least 1, got {max_events}")
@@ -103,6 +115,7 @@ class Outbox:
             raise ValueError(f"synchronous must be NORMAL or FULL, got {synchronous!r}")
         self.path = Path(path)
         self.max_events = max_events
+        self.reserve_bytes = reserve_bytes
         self._lock = threading.Lock()
         self._db: sqlite3.Connection | None = None
         try:
@@ -119,6 +132,7 @@ class Outbox:
             if mode.lower() != "wal":
                 raise OutboxError(f"outbox {self.path}: cannot use WAL mode (got {mode})")
             db.execute(f"PRAGMA synchronous = {synchronous}")
+            db.execute(f"PRAGMA wal_autocheckpoint = {WAL_CHECKPOINT_PAGES}")
             self._check_schema(db)
             db.executescript(
                 f"BEGIN IMMEDIATE; {_SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
@@ -162,6 +176,13 @@ class Outbox:
         """
         with self._lock:
             db = self._conn()
+            free = self._room(db)
+            if free is not None and free < self.reserve_bytes:
+                raise OutboxError(
+                    f"outbox {self.path}: event not stored ({self._depth} kept): disk full "
+                    f"({free // 1024} KiB free, {self.reserve_bytes // 1024} KiB kept in reserve "
+                    "so stored events can still be delivered and deleted)"
+                )
             try:
                 db.execute("BEGIN IMMEDIATE")
                 try:
@@ -199,6 +220,17 @@ class Outbox:
                 self._dropped += over
             self._depth += 1
             return Entry(entry_id, seq, topic, payload, created)
+
+    def _room(self, db: sqlite3.Connection) -> int | None:
+        """Free bytes on the file system plus free pages inside the file (deleted entries
+        leave those, and new ones reuse them); None when it cannot be told."""
+        try:
+            st = os.statvfs(self.path.parent)
+            pages = db.execute("PRAGMA freelist_count").fetchone()[0]
+            page_size = db.execute("PRAGMA page_size").fetchone()[0]
+        except (OSError, sqlite3.Error):
+            return None
+        return int(st.f_bavail * st.f_frsize + pages * page_size)
 
     def pending(self, limit: int = 100, after_id: int = 0) -> list[Entry]:
         """Up to ``limit`` stored entries with ``id > after_id``, oldest first."""

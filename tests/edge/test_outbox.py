@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -285,3 +286,20 @@ def test_closed_outbox_raises(tmp_path: Path) -> None:
     outbox.close()
     with pytest.raises(OutboxError, match="closed"):
         outbox.add(TOPIC, payload)
+
+
+def test_low_disk_refuses_adds_but_keeps_acks_working(tmp_path: Path) -> None:
+    """Below the reserve the outbox stops growing, so what it holds can still be deleted;
+    the free pages a drained outbox leaves inside its file count as room again."""
+    with Outbox(tmp_path / "o.sqlite") as outbox:
+        stored = [outbox.add(TOPIC, payload) for _ in range(300)]
+        outbox.reserve_bytes = shutil.disk_usage(tmp_path).free + 2**30
+        with pytest.raises(OutboxError) as raised:
+            outbox.add(TOPIC, payload)
+        assert "disk full" in str(raised.value) and "kept in reserve" in str(raised.value)
+        assert outbox.depth() == 300
+        for entry in stored:
+            outbox.ack(entry.id)
+        assert outbox.depth() == 0
+        outbox.reserve_bytes = shutil.disk_usage(tmp_path).free + 16 * 1024
+        assert outbox.add(TOPIC, payload).seq == 300, "the emptied pages make room"
