@@ -30,6 +30,7 @@ from typing import Any, cast
 
 from edge import __version__
 from edge.analysis import JudgedLift, LiftAnalyzer
+from edge.backlog import Backlog
 from edge.config import AgentConfig, ConfigError, load_config
 from edge.events import AgentStats, PostureLabel, lift_event, lift_topic, utc_time
 from edge.frames import Frame
@@ -95,12 +96,12 @@ class Agent:
         self.outbox = Outbox(cfg.outbox.path, cfg.outbox.max_events)
         try:
             self.publisher = Publisher(cfg, self.outbox, model=self.model)
+            self.backlog = Backlog(self.outbox)
         except BaseException:
             self.outbox.close()
             raise
         self.frames = 0
         self.lifts: Counter[str] = Counter(dict.fromkeys(POSTURES, 0))
-        self.lost = 0
         self.process_s = 0.0
         self.fps = 0.0
         self.inference_ms = 0.0
@@ -108,7 +109,6 @@ class Agent:
         self._keys: OrderedDict[int, str] = OrderedDict()
         self._stop = threading.Event()
         self._signal: str | None = None
-        self._outbox_failing = False
         self._metrics: _Metrics | None = None
         self._step_started: float | None = None
 
@@ -162,7 +162,9 @@ class Agent:
             _close(self.source)
             for th in threads:
                 th.join(timeout=2.0)
+            self.backlog.flush()
             self.publisher.stop(self.flush_timeout_s)
+            self.backlog.close()
             left = self.outbox.depth()
             self.outbox.close()
             if self._metrics is not None:
@@ -175,6 +177,11 @@ class Agent:
                 left,
             )
         return EXIT_OK
+
+    @property
+    def lost(self) -> int:
+        """Lifts judged but never stored: held in memory beyond its limit, or at exit."""
+        return self.backlog.lost
 
     def _not_stuck(self) -> bool:
         started = self._step_started
@@ -203,8 +210,12 @@ class Agent:
         self._step_started = None
 
     def _emit(self, lifts: list[JudgedLift], wall: float, t: float) -> None:
-        """Store each lift in the outbox (that is the commitment), then wake the publisher."""
+        """Store each lift in the outbox (that is the commitment), then wake the publisher.
+
+        While the outbox refuses (disk full) lifts wait in the backlog; each frame retries."""
         if not lifts:
+            if self.backlog.held and self.backlog.flush():
+                self.publisher.notify()
             return
         cfg = self.cfg
 
@@ -228,17 +239,7 @@ class Agent:
                 )
                 return event.to_payload()
 
-            try:
-                self.outbox.add(self.topic, payload)
-            except OutboxError as exc:
-                self.lost += 1
-                if not self._outbox_failing:
-                    log.error("lift event lost: %s", exc)
-                self._outbox_failing = True
-            else:
-                if self._outbox_failing:
-                    log.info("outbox stores events again (%d lost meanwhile)", self.lost)
-                self._outbox_failing = False
+            self.backlog.add(self.topic, payload)
             self.lifts[judged.posture.label] += 1
         self.publisher.notify()
 
@@ -354,8 +355,12 @@ class _Metrics:
         yield CounterMetricFamily(
             "liftwatch_edge_outbox_dropped", "Events dropped, outbox full", a.outbox.dropped
         )
+        yield GaugeMetricFamily(
+            "liftwatch_edge_events_held", "Events held in memory, the outbox refusing (disk full)",
+            a.backlog.held,
+        )  # fmt: skip
         yield CounterMetricFamily(
-            "liftwatch_edge_events_lost", "Events the outbox could not store", a.lost
+            "liftwatch_edge_events_lost", "Events judged but never stored (see the log)", a.lost
         )
         yield CounterMetricFamily(
             "liftwatch_edge_publish_failures", "Failed publishes", p.publish_failures

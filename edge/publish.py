@@ -71,6 +71,7 @@ class Publisher:
         self._last_sent = 0
         self._retry_at = 0.0
         self._state = ""
+        self._ack_failing = False
         self._sender = threading.Thread(target=self._send_loop, name="mqtt-sender", daemon=True)
         self._client = self._make_client()
 
@@ -260,10 +261,18 @@ class Publisher:
             except OutboxError as exc:
                 # A full disk refuses even deletes (the WAL needs room). The event reached the
                 # broker; it stays in the outbox and may be sent again, which receivers
-                # tolerate (dedup by event_id). Said once, not per event.
-                if self.last_error != str(exc):
-                    log.error("outbox: cannot remove delivered event %d: %s", entry_id, exc)
+                # tolerate (dedup by event_id). Said once per outage, not per event.
+                if not self._ack_failing:
+                    log.error(
+                        "outbox: cannot remove delivered events (first %d): %s; they stay "
+                        "and are sent again later", entry_id, exc,
+                    )  # fmt: skip
+                self._ack_failing = True
                 self.last_error = str(exc)
+            else:
+                if self._ack_failing:
+                    log.info("outbox: delivered events are removed again")
+                self._ack_failing = False
         self._wake.set()
 
     def _publish(
