@@ -18,6 +18,9 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
+import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -78,9 +81,17 @@ class System:
             assert agent.emit(posture="rounded", track_id=track)
             time.sleep(0.05)
 
+    def risky_lifts_held(self, agent: SimAgent, track: str = "trk-fault") -> None:
+        """The same, while the agent's outbox refuses: the lifts wait in its memory."""
+        for _ in range(3):
+            assert not agent.emit(posture="rounded", track_id=track)
+
     def check(self, alert_cameras: list[str], timeout_s: float = 60.0) -> dict[str, object]:
         """All delivered once, the alerts raised and sent once each; returns the figures."""
         wait_drained(self.agents, timeout_s)
+        for agent in self.agents:
+            assert (agent.backlog.lost, agent.backlog.held) == (0, 0), agent.camera
+            assert len(agent.sent) == agent.emitted, f"{agent.camera}: judged but not stored"
         sent = sent_by_camera(self.agents)
         total = sum(len(s) for s in sent.values())
         deadline = time.monotonic() + timeout_s
@@ -257,3 +268,66 @@ def test_agent_network_cut_then_restored(
         proxy.close()
     lost = [r.getMessage() for r in caplog.records if "lost (" in r.getMessage()]
     assert lost and f":{proxy.port} lost" in lost[0] and "kept in the outbox" in lost[0]
+
+
+@pytest.fixture
+def small_disk() -> Iterator[Path]:
+    """A real 6 MiB file system (tmpfs) for one agent's outbox; needs mount rights (root)."""
+    folder = Path(tempfile.mkdtemp(prefix="liftwatch-disk-"))
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=6m", "tmpfs", str(folder)], capture_output=True
+    )
+    if done.returncode != 0:
+        folder.rmdir()
+        pytest.skip(f"cannot mount a small tmpfs here: {done.stderr.decode().strip()}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False)
+        folder.rmdir()
+
+
+def test_agent_disk_full_while_the_outbox_grows(
+    tmp_path: Path, sqlite_url: str, small_disk: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Agent 0's broker is unreachable, so its outbox grows until its disk is full; the
+    outbox keeps its reserve, later lifts wait in memory; the network comes back, the outbox
+    drains and takes the held lifts, in order."""
+    caplog.set_level(logging.INFO, logger="edge")
+    proxy: TcpProxy | None = None
+
+    def port(broker: Broker, i: int) -> int:
+        nonlocal proxy
+        if i != 0:
+            return broker.port
+        proxy = TcpProxy(broker.port).start()
+        return proxy.port
+
+    with running_system(
+        tmp_path,
+        sqlite_url,
+        agent_port=port,
+        outbox_path=lambda i: small_disk / "outbox.sqlite" if i == 0 else None,
+        keepalive_s=1,
+    ) as system:
+        assert proxy is not None
+        agent = system.agents[0]
+        with Load(system.agents, RATE):
+            system.wait_flowing()
+            proxy.cut()
+            for _ in range(20_000):  # a long outage's lifts, quickly
+                if not agent.emit():
+                    break
+            assert agent.backlog.held >= 1, "the disk never filled"
+            system.risky_lifts_held(agent)
+            assert agent.backlog.held > 3
+            free = shutil.disk_usage(small_disk).free
+            assert free < agent.outbox.reserve_bytes
+            proxy.restore()
+            wait_drained([agent], 60)
+        system.check(["cam-0"])
+        proxy.close()
+    text_ = caplog.text
+    assert "outbox refuses lift events" in text_ and "disk full" in text_
+    assert "KiB kept in reserve" in text_
+    assert "outbox takes lift events again" in text_ and "0 lost meanwhile" in text_

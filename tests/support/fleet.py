@@ -11,6 +11,7 @@ is the delivery lag.
 from __future__ import annotations
 
 import heapq
+import json
 import random
 import threading
 import time
@@ -18,9 +19,10 @@ from collections.abc import Iterable
 from datetime import datetime, timezone
 from pathlib import Path
 
+from edge.backlog import Backlog
 from edge.config import AgentConfig, BrokerConfig, OutboxConfig
-from edge.events import LiftEvent, PostureLabel, lift_topic
-from edge.outbox import Outbox, OutboxError
+from edge.events import PostureLabel, lift_topic
+from edge.outbox import Entry, Outbox
 from edge.publish import Publisher
 from edge.simulate import Mix, simulated_event
 from tests.support.mqtt import HOST
@@ -30,7 +32,8 @@ HINGE_ONLY = Mix(rounded=0.0, unscorable=0.0)
 
 
 class SimAgent:
-    """One camera: lifts into its outbox, the publisher drains it to the broker."""
+    """One camera: lifts into its outbox (through the agent's `Backlog`, which holds them
+    in memory while the outbox refuses), the publisher drains it to the broker."""
 
     def __init__(
         self,
@@ -61,11 +64,12 @@ class SimAgent:
             outbox=OutboxConfig(path=outbox_path or folder / f"outbox-{camera}.sqlite"),
         )
         self.outbox = Outbox(self.cfg.outbox.path)
+        self.backlog = Backlog(self.outbox)
         self.publisher = Publisher(self.cfg, self.outbox)
         self.topic = lift_topic(site, camera)
         self.sent: dict[str, int] = {}
-        self.refused = 0
-        """Events the outbox could not store (disk full): the edge has lost them."""
+        self.emitted = 0
+        """Lifts handed to the backlog: each must end up in ``sent`` (stored) or be lost."""
         self._lock = threading.Lock()
 
     def start(self) -> SimAgent:
@@ -73,8 +77,7 @@ class SimAgent:
         return self
 
     def emit(self, posture: PostureLabel | None = None, track_id: str | None = None) -> bool:
-        """Add one lift ending now; False when the outbox refused it."""
-        made: list[LiftEvent] = []
+        """Add one lift ending when it is stored; False when it is held in memory instead."""
 
         def payload(seq: int) -> bytes:
             now = datetime.now(timezone.utc)
@@ -86,24 +89,33 @@ class SimAgent:
             event = event.model_copy(
                 update={"start": event.start - shift, "bottom": event.bottom - shift, "end": now}
             )
-            made.append(event)
             return event.to_payload()
 
         with self._lock:
-            try:
-                self.outbox.add(self.topic, payload)
-            except OutboxError:
-                self.refused += 1
-                return False
-            self.sent[str(made[0].event_id)] = made[0].seq
-        self.publisher.notify()
-        return True
+            self.emitted += 1
+            self._record(self.backlog.add(self.topic, payload))
+            held = self.backlog.held
+        return held == 0
+
+    def flush(self) -> None:
+        """Retry what the backlog holds (the agent does that every frame)."""
+        with self._lock:
+            if self.backlog.held:
+                self._record(self.backlog.flush())
+
+    def _record(self, entries: list[Entry]) -> None:
+        for entry in entries:
+            self.sent[json.loads(entry.payload)["event_id"]] = entry.seq
+        if entries:
+            self.publisher.notify()
 
     def pending(self) -> int:
-        return self.outbox.depth()
+        """Events not yet acknowledged by the broker: in the outbox or held in memory."""
+        return self.outbox.depth() + self.backlog.held
 
     def close(self, flush_timeout_s: float = 2.0) -> None:
         self.publisher.stop(flush_timeout_s)
+        self.backlog.close()
         self.outbox.close()
 
 
@@ -162,6 +174,8 @@ def wait_drained(agents: Iterable[SimAgent], timeout_s: float) -> None:
     agents = list(agents)
     deadline = time.monotonic() + timeout_s
     while True:
+        for agent in agents:
+            agent.flush()
         left = sum(a.pending() for a in agents)
         if left == 0:
             return
