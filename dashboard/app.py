@@ -16,6 +16,7 @@ from fastapi import APIRouter, FastAPI
 
 from dashboard import __version__
 from dashboard.config import DashboardConfig
+from dashboard.guard import RefuseNul
 from dashboard.store import Store, open_store
 from dashboard.store.organisation import CurrentOrganisation, apply_organisation_file
 
@@ -68,6 +69,7 @@ def create_app(config: DashboardConfig, *, ingest: bool | None = None) -> FastAP
         description="Team, zone and shift metrics of floor-level lifts; never per person.",
         lifespan=lifespan,
     )
+    app.add_middleware(RefuseNul)
     for router in _routers():
         app.include_router(router)
     return app

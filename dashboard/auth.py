@@ -236,10 +236,13 @@ def list_users(conn: Connection) -> list[User]:
 
 
 def authenticate(conn: Connection, username: str, password: str) -> User | None:
-    """The user when the password is theirs and the account is enabled, else None."""
-    row = conn.execute(
-        select(schema.users).where(schema.users.c.username == username.strip().lower())
-    ).first()
+    """The user when the password is theirs and the account is enabled, else None.
+
+    A name no user can have (a NUL, which PostgreSQL refuses even in a query) is not looked up."""
+    name = username.strip().lower()
+    row = None
+    if _USERNAME.fullmatch(name):
+        row = conn.execute(select(schema.users).where(schema.users.c.username == name)).first()
     if row is None:
         verify_password(password, _dummy_hash())
         return None

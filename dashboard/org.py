@@ -22,7 +22,8 @@ UNASSIGNED = "unassigned"
 """Zone / team of a camera the organisation does not list yet: its lifts are kept, not lost."""
 
 Id = Annotated[str, AfterValidator(validate_name)]
-Label = Annotated[str, Field(min_length=1, max_length=100)]
+Label = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f-\x9f]*$")]
+"""Free text without control characters (PostgreSQL cannot store a NUL)."""
 
 
 class _Item(BaseModel):
