@@ -156,15 +156,6 @@ class Load:
         self.stop()
 
 
-def make_fleet(
-    folder: Path, port: int, n: int, *, site: str = "soak", mix: Mix = DEFAULT_MIX, seed: int = 0
-) -> list[SimAgent]:
-    return [
-        SimAgent(folder, site=site, camera=f"cam-{i:03d}", port=port, seed=seed + i, mix=mix)
-        for i in range(n)
-    ]
-
-
 def sent_by_camera(agents: Iterable[SimAgent]) -> dict[str, dict[str, int]]:
     return {a.camera: dict(a.sent) for a in agents}
 
