@@ -9,6 +9,7 @@ from __future__ import annotations
 import getpass
 import os
 import re
+import socket
 import subprocess
 import threading
 import time
@@ -286,3 +287,124 @@ def test_add_camera_refuses_ids_that_are_not_one_topic_level(tmp_path: Path) -> 
         assert done.returncode == 2
         assert re.search("not a valid id", done.stderr)
     assert not (tmp_path / "pw").exists()
+
+
+# Every topic a camera could try: generated, with the outcome the ACL intends for each.
+
+OWN_KINDS = ("lift", "status", "stats")
+
+
+def camera_topics(site: str, camera: str) -> list[str]:
+    """Own and other site × own and other camera × every suffix, plus odd shapes."""
+    other_site = "dc-south" if site != "dc-south" else SITE
+    other_camera = "dock-2" if camera != "dock-2" else "dock-1"
+    topics = []
+    for s in (site, other_site):
+        for c in (camera, other_camera):
+            level = f"liftwatch/v1/{s}/{c}"
+            topics += [level, *(f"{level}/{x}" for x in (*OWN_KINDS, "alerts", "video"))]
+            topics += [f"{level}/lift/extra", f"{level}/lift/"]
+        topics.append(alerts_topic(s))
+    own = f"liftwatch/v1/{site}/{camera}"
+    topics += [
+        f"/{own}/lift", f"{own}//lift", f"{own}/Lift", f"Liftwatch/v1/{site}/{camera}/lift",
+        f"liftwatch/v2/{site}/{camera}/lift", f"liftwatch/{site}/{camera}/lift",
+        f"liftwatch/v1/{site}", "liftwatch/v1", "liftwatch", f"{own}/lift/deeper/still",
+        f"{own}/status/x", "$SYS/broker/version", "$SYS/liftwatch",
+        f"$share/liftwatch/{own}/lift", "$control/x", f"{site}/{camera}/lift",
+        f"{site}/{camera}", "other/topic", "a" * 300,
+    ]  # fmt: skip
+    return list(dict.fromkeys(topics))
+
+
+def may_publish(user: str, topic: str) -> bool:
+    """The intended policy: a camera its own three topics, the dashboard alerts only."""
+    if user == DASHBOARD[0]:
+        parts = topic.split("/")
+        return len(parts) == 4 and parts[:2] == ["liftwatch", "v1"] and parts[3] == "alerts"
+    return topic in {f"liftwatch/v1/{user}/{kind}" for kind in OWN_KINDS}
+
+
+def test_each_camera_publishes_exactly_its_own_three_topics(
+    site: Site, clients: dict[str, Client]
+) -> None:
+    outcomes: dict[tuple[str, str], bool] = {}
+    for user in (f"{SITE}/dock-1", "dc-south/dock-1"):
+        site_id, camera = user.split("/")
+        for topic in camera_topics(site_id, camera):
+            outcomes[(user, topic)] = not clients[user].publish(topic, b"{}").is_failure
+    wrong = {key: got for key, got in outcomes.items() if got != may_publish(*key)}
+    assert not wrong, wrong
+    assert sum(outcomes.values()) == 2 * len(OWN_KINDS)
+
+
+def _raw_publish(site: Site, username: str, topic: str) -> bytes:
+    """CONNECT and a QoS 1 PUBLISH as raw MQTT 3.1.1 bytes (paho refuses to send a
+    wildcard topic); what the broker answers to the PUBLISH, b"" when it hangs up."""
+
+    def text(value: str) -> bytes:
+        data = value.encode()
+        return len(data).to_bytes(2, "big") + data
+
+    def packet(kind: int, body: bytes) -> bytes:
+        n, length = len(body), b""
+        while True:
+            n, digit = divmod(n, 128)
+            length += bytes([digit | (0x80 if n else 0)])
+            if not n:
+                return bytes([kind]) + length + body
+
+    connect = text("MQTT") + bytes([4, 0xC2]) + (10).to_bytes(2, "big")
+    connect += text(f"raw-{id(topic):x}") + text(username) + text(site.passwords[username])
+    with socket.create_connection((HOST, site.broker.port), timeout=5) as sock:
+        sock.sendall(packet(0x10, connect))
+        assert sock.recv(4) == b"\x20\x02\x00\x00", "CONNACK accepted"
+        sock.sendall(packet(0x32, text(topic) + b"\x00\x01" + b"{}"))
+        try:
+            return sock.recv(16)
+        except ConnectionResetError:
+            return b""
+
+
+@pytest.mark.parametrize(
+    "topic",
+    [
+        "liftwatch/v1/dc-north/+/lift",
+        "liftwatch/v1/dc-north/dock-1/#",
+        "liftwatch/v1/+/+/lift",
+        "#",
+        "+",
+        "liftwatch/v1/dc-north/dock-1/lift/#",
+    ],
+)
+def test_a_wildcard_publish_closes_the_connection_and_reaches_nobody(
+    site: Site, topic: str
+) -> None:
+    user = f"{SITE}/dock-1"
+    sentinel = lift_topic(SITE, "dock-1")
+    with dashboard_subscriber(site, "liftwatch/v1/#") as sub:
+        assert _raw_publish(site, user, topic) == b""
+        assert _raw_publish(site, user, sentinel) == b"\x40\x02\x00\x01", "PUBACK"
+        assert delivered(sub, sentinel) == {sentinel}
+        assert len(sub.messages) == 1
+
+
+def test_a_camera_reads_nothing_whatever_it_subscribes_to(
+    site: Site, clients: dict[str, Client]
+) -> None:
+    user = f"{SITE}/dock-1"
+    filters = [
+        "#", "+/#", "liftwatch/#", "liftwatch/v1/#", "liftwatch/v1/+/+/+",
+        f"liftwatch/v1/{SITE}/#", *(f"liftwatch/v1/{SITE}/dock-1/{k}" for k in OWN_KINDS),
+        lift_topic(SITE, "dock-2"), alerts_topic(SITE), "$SYS/#", "$SYS/broker/version",
+        "$share/liftwatch/liftwatch/v1/+/+/lift", "$share/g/#",
+    ]  # fmt: skip
+    spy = Subscriber(site.broker, filters, username=user, password=site.passwords[user])
+    with spy, dashboard_subscriber(site) as sub:
+        for camera in ("dock-1", "dock-2"):
+            for topic in (lift_topic(SITE, camera), status_topic(SITE, camera)):
+                clients[f"{SITE}/{camera}"].publish(topic, b"{}", retain=topic.endswith("status"))
+        clients[DASHBOARD[0]].publish(alerts_topic(SITE), b"{}")
+        sub.wait_for(5)
+        time.sleep(0.5)
+    assert spy.messages == []
