@@ -92,8 +92,8 @@ def quantile(values: Sequence[float], q: float) -> float:
 def drain_bare(bare: BareCounter, target: int) -> float:
     bare.target = target
     bare.count = 0
-    t0 = time.perf_counter()
     bare.connect()
+    t0 = time.perf_counter()
     if not bare.done.wait(600):
         raise TimeoutError(f"bare subscriber got {bare.count} of {target}")
     took = time.perf_counter() - t0
@@ -102,10 +102,12 @@ def drain_bare(bare: BareCounter, target: int) -> float:
     return took
 
 
-def drain_ingest(cfg: MQTTConfig, store: Store, target: int) -> tuple[float, Ingest]:
-    ingest = Ingest(cfg, store, CurrentOrganisation(store.engine))
-    t0 = time.perf_counter()
+def drain_ingest(cfg: MQTTConfig, store: Store, target: int, writer: str) -> tuple[float, Ingest]:
+    ingest = Ingest(cfg, store, CurrentOrganisation(store.engine), writer=writer)
     ingest.start()
+    if not ingest.wait_subscribed(60):
+        raise TimeoutError("ingest did not subscribe")
+    t0 = time.perf_counter()
     wait_until(lambda: ingest.counters.stored() >= target, 900, "all events stored")
     return time.perf_counter() - t0, ingest
 
@@ -136,7 +138,9 @@ def latency_run(ingest: Ingest, port: int, probe: list[LiftEvent], rate: float) 
     return [(committed[k] - t) * 1000 for k, t in sent.items()]
 
 
-def run(events: int, rounds: int, rate: float, latency_s: float, workdir: Path) -> dict[str, Any]:
+def run(
+    events: int, rounds: int, rate: float, latency_s: float, writer: str, workdir: Path
+) -> dict[str, Any]:
     print(f"generating {events} events ...", flush=True)
     stream = lift_events(events, cameras=[f"cam{i:02d}" for i in range(20)])
     probe = lift_events(int(rate * latency_s), seed=99, site="s2", cameras=["c1", "c2"])
@@ -147,7 +151,7 @@ def run(events: int, rounds: int, rate: float, latency_s: float, workdir: Path) 
         )
         bare = BareCounter(broker.port)
         # both sessions subscribed, then away while the events arrive
-        _, ingest = drain_ingest(cfg, store, 0)
+        _, ingest = drain_ingest(cfg, store, 0, writer)
         ingest.stop()
         bare.connect()
         bare.disconnect()
@@ -164,7 +168,7 @@ def run(events: int, rounds: int, rate: float, latency_s: float, workdir: Path) 
                 pub.wait(600)
             publish_s += time.perf_counter() - t0
             b = drain_bare(bare, len(chunk))
-            i, ingest = drain_ingest(cfg, store, len(chunk))
+            i, ingest = drain_ingest(cfg, store, len(chunk), writer)
             if r < -(-events // size) - 1:
                 ingest.stop()
             bare_s += b
@@ -195,6 +199,7 @@ def run(events: int, rounds: int, rate: float, latency_s: float, workdir: Path) 
     return {
         "events": events,
         "rounds": rounds,
+        "writer": writer,
         "stored": stored,
         "publish_per_s": round(events / publish_s),
         "bare_per_s": round(bare_per_s),
@@ -222,10 +227,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--rate", type=float, default=200.0, help="latency run, events/s")
     parser.add_argument("--latency-s", type=float, default=15.0, help="latency run length")
+    parser.add_argument(
+        "--writer", choices=["process", "thread"], default="process", help="the ingest's writer"
+    )
     parser.add_argument("--json", type=Path, default=None, help="write the figures here")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
-        figures = run(args.events, args.rounds, args.rate, args.latency_s, Path(tmp))
+        figures = run(args.events, args.rounds, args.rate, args.latency_s, args.writer, Path(tmp))
     print(
         f"stored_per_s {figures['stored_per_s']} vs bare_per_s {figures['bare_per_s']}: "
         f"ratio {figures['ratio']} (target >= 0.5: {'met' if figures['ratio_met'] else 'NOT met'})"

@@ -66,6 +66,9 @@ class MQTTConfig(_Section):
     receive_maximum: int = Field(default=1000, ge=1, le=65535)
     """Unacknowledged events in flight: events are acknowledged only once stored."""
     keepalive_s: int = Field(default=30, ge=5, le=3600)
+    writer: Literal["process", "thread"] = "process"
+    """Validate and store in a process of its own (a second core for the ingest) or in a
+    thread of the dashboard's process."""
 
 
 class WebConfig(_Section):

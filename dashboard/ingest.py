@@ -6,16 +6,21 @@ after the transaction holding it committed (paho ``manual_ack``). A dashboard ki
 mid-batch, a database that is down or a full disk therefore cost a redelivery, never an
 event; ``add_lifts`` is idempotent on ``event_id``, so the redelivered copy is stored once.
 
-paho's network thread only queues what arrives; one writer thread validates, places and
-stores it in batches (one transaction each). A payload that does not validate is counted by
-reason, logged without its content, acknowledged and dropped, so it can neither crash the
-ingest nor hold up the messages behind it. Database errors are retried with back-off, with
-the batch left unacknowledged, and logged once per outage.
+paho's network thread only queues what arrives; batches of it are validated, placed and
+stored (one transaction each) by a `BatchWriter`, by default in a writer process of its own
+(``mqtt.writer: process``) so that it and paho each have a core and a GIL, or in a thread
+of this process (``thread``). Acknowledging, counting, logging and the ``on_stored`` hooks
+happen here, from the writer's `Outcome`. A writer process that dies is logged, restarted
+with back-off and sent every batch not yet acknowledged again.
+
+A payload that does not validate is counted by reason, logged without its content,
+acknowledged and dropped, so it can neither crash the ingest nor hold up the messages
+behind it. Database errors are retried with back-off, with the batch left unacknowledged,
+and logged once per outage.
 """
 
 from __future__ import annotations
 
-import bisect
 import contextlib
 import logging
 import queue
@@ -23,62 +28,58 @@ import ssl
 import sys
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
-from pydantic import ValidationError
-from sqlalchemy.exc import DataError, IntegrityError
 
 from dashboard.config import MQTTConfig
-from dashboard.org import Placement
+from dashboard.ingest_process import WriterProcess
+from dashboard.ingest_writer import (
+    LAG_BUCKETS,
+    MAX_DB_INT,
+    MAX_PAYLOAD_BYTES,
+    BatchWriter,
+    Histogram,
+    Invalid,
+    Item,
+    Message,
+    Outcome,
+    parse,
+)
 from dashboard.store import Store
-from dashboard.store.cameras import record_stats, record_status
-from dashboard.store.lifts import add_lifts
 from dashboard.store.organisation import CurrentOrganisation
-from edge.events import TOPIC_ROOT, AgentStats, AgentStatus, LiftEvent
+from edge.events import TOPIC_ROOT, LiftEvent
+
+__all__ = [
+    "MAX_DB_INT",
+    "MAX_PAYLOAD_BYTES",
+    "Histogram",
+    "Ingest",
+    "IngestCounters",
+    "Invalid",
+    "Message",
+    "parse",
+]
 
 log = logging.getLogger(__name__)
 
-MAX_PAYLOAD_BYTES = 16 * 1024
-"""Far above any real message (a lift is under 1 KiB); larger ones are refused unparsed."""
-MAX_DB_INT = 2**31 - 1
 BATCH_MAX = 500
 BATCH_WAIT_S = 0.05
+WINDOW_BATCHES = 3
+"""Batches sent to the writer process and not yet answered: one being written, the next
+ones waiting in the pipe (the broker's Receive Maximum bounds it too)."""
+RESTART_S = (0.5, 10.0)
+"""Back-off between writer process restarts, doubling; reset once one ran a minute."""
 LOG_EVERY_S = 10.0
 """At most one log line per invalid-payload reason in this time; the rest are counted."""
 
-LAG_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 3600.0)
 DB_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 BATCH_BUCKETS = (1, 5, 10, 25, 50, 100, 250, 500, 1000)
-
-
-class Histogram:
-    """Cumulative-bucket histogram (Prometheus semantics) without a registry behind it."""
-
-    def __init__(self, buckets: Sequence[float]) -> None:
-        self.bounds = tuple(float(b) for b in buckets)
-        self.counts = [0] * (len(self.bounds) + 1)
-        self.sum = 0.0
-        self.count = 0
-
-    def observe(self, value: float) -> None:
-        self.counts[bisect.bisect_left(self.bounds, value)] += 1
-        self.sum += value
-        self.count += 1
-
-    def cumulative(self) -> list[tuple[str, int]]:
-        """``(le, count)`` pairs ending with ``+Inf``, as an exposition wants them."""
-        out, total = [], 0
-        for bound, n in zip((*map(str, self.bounds), "+Inf"), self.counts, strict=True):
-            total += n
-            out.append((bound, total))
-        return out
 
 
 @dataclass
@@ -96,6 +97,8 @@ class IngestCounters:
     db_errors: int = 0
     batches: int = 0
     connects: int = 0
+    writer_restarts: int = 0
+    """Writer processes that died and were replaced."""
     lag_s: Histogram = field(default_factory=lambda: Histogram(LAG_BUCKETS))
     """Committed time minus the lift's end time."""
     db_write_s: Histogram = field(default_factory=lambda: Histogram(DB_BUCKETS))
@@ -104,14 +107,6 @@ class IngestCounters:
     def stored(self) -> int:
         with self.lock:
             return sum(self.ingested.values())
-
-
-class Invalid(ValueError):
-    """A payload refused at the boundary; ``reason`` is the counter label."""
-
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(detail)
-        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -126,57 +121,21 @@ class Delivery:
     received: float  # time.time()
 
 
-Message = LiftEvent | AgentStatus | AgentStats
-_KINDS: dict[str, type[LiftEvent] | type[AgentStatus] | type[AgentStats]] = {
-    "lift": LiftEvent,
-    "status": AgentStatus,
-    "stats": AgentStats,
-}
+def _items(batch: Sequence[Delivery]) -> list[Item]:
+    return [(d.topic, d.payload, d.received) for d in batch]
 
 
-def parse(topic: str, payload: bytes) -> Message:
-    """The validated message on ``topic``; raises `Invalid` naming why it was refused."""
-    parts = topic.split("/")
-    root = "/".join(parts[:2])
-    if len(parts) != 5 or root != TOPIC_ROOT or parts[4] not in _KINDS:
-        raise Invalid("topic", f"not a liftwatch topic: {topic[:200]!r}")
-    if len(payload) > MAX_PAYLOAD_BYTES:
-        raise Invalid("oversized", f"{len(payload)} bytes (limit {MAX_PAYLOAD_BYTES})")
-    model = _KINDS[parts[4]]
-    try:
-        message: Message = model.model_validate_json(payload)
-    except ValidationError as exc:
-        raise _refusal(exc) from None
-    if (message.site, message.camera) != (parts[2], parts[3]):
-        raise Invalid(
-            "topic_mismatch",
-            f"payload says {message.site}/{message.camera}, topic {parts[2]}/{parts[3]}",
-        )
-    if isinstance(message, LiftEvent) and message.seq > MAX_DB_INT:
-        raise Invalid("schema", f"seq {message.seq} beyond {MAX_DB_INT}")
-    return message
-
-
-def _refusal(exc: ValidationError) -> Invalid:
-    errors = exc.errors(include_url=False, include_input=False)
-    first = errors[0] if errors else {"type": "", "loc": (), "msg": str(exc)}
-    detail = f"{'.'.join(map(str, first['loc'])) or 'payload'}: {first['msg']}"[:200]
-    if first["type"] in ("json_invalid", "json_type", "model_type"):
-        return Invalid("json", detail)
-    if any(e["loc"][:1] == ("schema_version",) for e in errors):
-        return Invalid("version", detail)
-    return Invalid("schema", detail)
-
-
-def _utc(epoch_s: float) -> datetime:
-    return datetime.fromtimestamp(epoch_s, timezone.utc)
+def _in_memory(store: Store) -> bool:
+    url = store.engine.url
+    return url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
 
 
 class Ingest:
     """Subscribes to the lift, status and stats topics and stores what arrives.
 
     ``start`` returns at once; the connection is made (and remade, with back-off) in paho's
-    thread. ``connected`` and ``counters`` are what telemetry reports.
+    thread. ``connected`` and ``counters`` are what telemetry reports. ``writer`` overrides
+    ``cfg.writer``.
     """
 
     def __init__(
@@ -188,6 +147,7 @@ class Ingest:
         batch_max: int = BATCH_MAX,
         batch_wait_s: float = BATCH_WAIT_S,
         retry_max_s: float = 10.0,
+        writer: str | None = None,
     ) -> None:
         self.cfg = cfg
         self.store = store
@@ -195,9 +155,16 @@ class Ingest:
         self.batch_max = batch_max
         self.batch_wait_s = batch_wait_s
         self.retry_max_s = retry_max_s
+        self.database_url = store.engine.url.render_as_string(hide_password=False)
+        self.writer = writer or cfg.writer
+        if self.writer == "process" and _in_memory(store):
+            log.info("in-memory database: the ingest writes in a thread, not a process")
+            self.writer = "thread"
+        if self.writer not in ("process", "thread"):
+            raise ValueError(f"writer must be 'process' or 'thread', not {self.writer!r}")
         self.counters = IngestCounters()
         self.on_stored: list[Callable[[list[LiftEvent]], None]] = []
-        """Called in the writer thread with each committed batch's new lifts (alerts); an
+        """Called in this process with each committed batch's new lifts (alerts); an
         exception is logged, never raised: the lifts are stored and acknowledged already."""
         self._queue: queue.SimpleQueue[Delivery] = queue.SimpleQueue()
         self._connected = threading.Event()
@@ -208,12 +175,35 @@ class Ingest:
         self._link_state = ""
         self._last_logged: dict[str, float] = {}
         self._suppressed: Counter[str] = Counter()
-        self._writer = threading.Thread(target=self._write_loop, name="ingest-writer", daemon=True)
+        self._outage_since: float | None = None
+        # the writer process, its unanswered batches and those to send (again)
+        self._state = threading.Condition()
+        self._child: WriterProcess | None = None
+        self._closing = False
+        self._connecting = False
+        self._pending: dict[int, list[Delivery]] = {}
+        self._resend: deque[int] = deque()
+        self._next_id = 0
+        if self.writer == "process":
+            self._threads = [
+                threading.Thread(target=self._dispatch_loop, name="ingest-dispatch", daemon=True),
+                threading.Thread(target=self._supervise, name="ingest-writer", daemon=True),
+            ]
+        else:
+            self._threads = [
+                threading.Thread(target=self._write_loop, name="ingest-writer", daemon=True)
+            ]
         self._client = self._make_client()
 
     @property
     def connected(self) -> bool:
         return self._connected.is_set()
+
+    @property
+    def writer_pid(self) -> int | None:
+        """The writer process's pid while one runs (None with the thread writer)."""
+        with self._state:
+            return self._child.pid if self._child is not None else None
 
     def wait_subscribed(self, timeout_s: float) -> bool:
         """True once the broker confirmed the subscriptions of the current connection."""
@@ -229,26 +219,55 @@ class Ingest:
         return lifts + health
 
     def start(self) -> None:
+        """Start the writer, and the broker connection once the writer is ready: events
+        are taken from the broker only when they can be written."""
+        c = self.cfg
+        for thread in self._threads:
+            thread.start()
+        if self.writer == "thread":
+            self._connect()
+        log.info(
+            "MQTT ingest from %s:%d as %s%s, writing in a %s", c.host, c.port, c.client_id,
+            f" in shared group {c.shared_group}" if c.shared_group else "", self.writer,
+        )  # fmt: skip
+
+    def _connect(self) -> None:
+        with self._state:
+            if self._connecting:
+                return
+            self._connecting = True
         c = self.cfg
         props = Properties(PacketTypes.CONNECT)
         props.SessionExpiryInterval = c.session_expiry_s
         props.ReceiveMaximum = c.receive_maximum
-        self._writer.start()
         self._client.connect_async(
             c.host, c.port, keepalive=c.keepalive_s, clean_start=False, properties=props
         )
         self._client.loop_start()
-        log.info(
-            "MQTT ingest from %s:%d as %s%s", c.host, c.port, c.client_id,
-            f" in shared group {c.shared_group}" if c.shared_group else "",
-        )  # fmt: skip
 
     def stop(self, timeout_s: float = 10.0) -> None:
-        """Finish the batch being written, then leave; whatever is unacknowledged stays with
-        the broker (the session persists) and comes again on the next start."""
+        """Finish the batches being written, then leave; whatever is unacknowledged stays
+        with the broker (the session persists) and comes again on the next start."""
         self._stopping.set()
-        if self._writer.is_alive():
-            self._writer.join(timeout_s)
+        deadline = time.monotonic() + timeout_s
+        for thread in self._threads[:1]:
+            if thread.is_alive():
+                thread.join(timeout_s)
+        if self.writer == "process":
+            with self._state:
+                self._closing = True
+                child = self._child
+                self._state.notify_all()
+            if child is not None:
+                child.finish()
+            supervisor = self._threads[1]
+            if supervisor.is_alive():
+                supervisor.join(max(0.1, deadline - time.monotonic()))
+            with self._state:
+                child = self._child
+            if child is not None:  # it did not leave in time
+                child.join(0)
+                supervisor.join(5.0)
         with contextlib.suppress(Exception):
             self._client.disconnect()
         self._client.loop_stop()
@@ -331,15 +350,7 @@ class Ingest:
             Delivery(msg.topic, bytes(msg.payload), msg.mid, msg.qos, self._generation, time.time())
         )
 
-    # the writer thread
-
-    def _ack(self, deliveries: Iterable[Delivery]) -> None:
-        """Acknowledge on the connection each came on; after a reconnect the broker resends
-        it anyway, and the resent copy is stored as a duplicate and acknowledged then."""
-        with self._ack_lock:
-            for d in deliveries:
-                if d.qos > 0 and d.generation == self._generation:
-                    self._client.ack(d.mid, d.qos)
+    # batches
 
     def _next_batch(self) -> list[Delivery]:
         try:
@@ -363,26 +374,159 @@ class Ingest:
                 break
         return batch
 
+    # the writer in a thread
+
     def _write_loop(self) -> None:
+        writer = BatchWriter(
+            self.store.engine,
+            self.org,
+            retry_max_s=self.retry_max_s,
+            on_db_error=lambda exc, n: self._db_failed(
+                type(exc).__name__, str(getattr(exc, "orig", None) or exc).strip()[:300], n
+            ),
+            wait=self._stopping.wait,
+            keep_events=True,
+        )
         while not self._stopping.is_set():
             batch = self._next_batch()
             if batch:
-                self._handle(batch)
+                outcome = writer.write(_items(batch))
+                if outcome is not None:
+                    self._apply(batch, outcome)
 
-    def _handle(self, batch: list[Delivery]) -> None:
-        valid: list[tuple[Delivery, Message]] = []
-        refused: list[Delivery] = []
-        for d in batch:
+    # the writer in a process: one thread sends batches, another reads what it answers
+
+    def _dispatch_loop(self) -> None:
+        """Send batches to the writer process, at most `WINDOW_BATCHES` unanswered; batches
+        a dead writer left unanswered go first to its successor."""
+        while not self._stopping.is_set():
+            with self._state:
+                while not self._stopping.is_set() and (
+                    self._child is None
+                    or (not self._resend and len(self._pending) >= WINDOW_BATCHES)
+                ):
+                    self._state.wait(0.2)
+                if self._stopping.is_set():
+                    return
+                child = self._child
+                batch_id = self._resend.popleft() if self._resend else None
+                batch = self._pending.get(batch_id) if batch_id is not None else None
+            if batch_id is None:
+                batch = self._next_batch()
+                if not batch:
+                    continue
+                with self._state:
+                    batch_id = self._next_id
+                    self._next_id += 1
+                    self._pending[batch_id] = batch
+                    child = self._child
+            if batch is not None and child is not None:
+                child.send(batch_id, _items(batch))  # a dead child's batches are resent
+
+    def _supervise(self) -> None:
+        """Run writer processes one after another until stopped: read each one's answers,
+        and when one dies, say so, wait, start the next and resend what is unanswered."""
+        delay = RESTART_S[0]
+        while True:
+            with self._state:
+                if self._closing:
+                    return
             try:
-                valid.append((d, parse(d.topic, d.payload)))
-            except Invalid as exc:
-                self._refuse(d, exc.reason, str(exc))
-                refused.append(d)
-        self._ack(refused)
-        if valid:
-            self._commit(valid)
+                child = WriterProcess(self.database_url, self.retry_max_s)
+            except Exception:
+                log.exception("could not start the ingest writer process; retrying")
+                if self._stopping.wait(delay):
+                    return
+                delay = min(delay * 2, RESTART_S[1])
+                continue
+            began = time.monotonic()
+            with self._state:
+                self._child = child
+                self._resend = deque(sorted(self._pending))
+                if self._closing:
+                    child.finish()
+                self._state.notify_all()
+            self._read(child)
+            with self._state:
+                self._child = None
+                closing = self._closing
+                unanswered = sum(len(b) for b in self._pending.values())
+            ended = child.how_it_ended()
+            child.close()
+            if closing or self._stopping.is_set():
+                return
+            if time.monotonic() - began > 60:
+                delay = RESTART_S[0]
+            with self.counters.lock:
+                self.counters.writer_restarts += 1
+            log.error(
+                "ingest writer process %s ended (%s); restarting it in %.1f s, %d "
+                "unacknowledged messages will be written again", child.pid, ended, delay,
+                unanswered,
+            )  # fmt: skip
+            if self._stopping.wait(delay):
+                return
+            delay = min(delay * 2, RESTART_S[1])
 
-    def _refuse(self, d: Delivery, reason: str, detail: str) -> None:
+    def _read(self, child: WriterProcess) -> None:
+        while True:
+            try:
+                message = child.recv()
+            except EOFError:
+                return
+            if message[0] == "ready":
+                if not self._stopping.is_set():
+                    self._connect()
+                continue
+            if message[0] == "db_error":
+                _, kind, text, n = message
+                self._db_failed(kind, text, n)
+                continue
+            _, batch_id, outcome = message
+            with self._state:
+                batch = self._pending.pop(batch_id, None)
+                self._state.notify_all()
+            if batch is not None:  # else answered already by a writer that died since
+                self._apply(batch, outcome)
+
+    # what the writer did, applied here
+
+    def _apply(self, batch: list[Delivery], outcome: Outcome) -> None:
+        for i, reason, detail in outcome.refused:
+            self._refuse(batch[i].topic, reason, detail)
+        self._ack(batch)
+        if self._outage_since is not None:
+            log.info(
+                "database writes work again after %.1f s", time.monotonic() - self._outage_since
+            )
+            self._outage_since = None
+        with self.counters.lock:
+            c = self.counters
+            c.batches += len(outcome.sizes)
+            for took in outcome.db_write_s:
+                c.db_write_s.observe(took)
+            for size in outcome.sizes:
+                c.batch_size.observe(size)
+            c.status_messages += outcome.status_messages
+            c.stats_messages += outcome.stats_messages
+            c.duplicates += outcome.duplicates
+            c.ingested.update(outcome.ingested)
+            c.lag_s.merge(outcome.lag_s)
+        if outcome.stored and self.on_stored:
+            events = outcome.events
+            if events is None:
+                events = [LiftEvent.model_validate_json(batch[i].payload) for i in outcome.stored]
+            self._notify_stored(events)
+
+    def _ack(self, deliveries: Iterable[Delivery]) -> None:
+        """Acknowledge on the connection each came on; after a reconnect the broker resends
+        it anyway, and the resent copy is stored as a duplicate and acknowledged then."""
+        with self._ack_lock:
+            for d in deliveries:
+                if d.qos > 0 and d.generation == self._generation:
+                    self._client.ack(d.mid, d.qos)
+
+    def _refuse(self, topic: str, reason: str, detail: str) -> None:
         with self.counters.lock:
             self.counters.invalid[reason] += 1
         now = time.monotonic()
@@ -392,81 +536,19 @@ class Ingest:
         self._last_logged[reason] = now
         more = self._suppressed.pop(reason, 0)
         log.warning(
-            "invalid payload on %s (%s): %s; dropped%s", d.topic[:200], reason, detail,
+            "invalid payload on %s (%s): %s; dropped%s", topic[:200], reason, detail,
             f" ({more} more {reason} since the last report)" if more else "",
         )  # fmt: skip
 
-    def _commit(self, items: list[tuple[Delivery, Message]]) -> None:
-        """Store ``items`` and acknowledge them, retrying while the database is unavailable.
-
-        A value the database refuses (out of range, constraint) fails every retry, so such a
-        batch is split and the one message it cannot take is dropped like an invalid one."""
-        delay, outage_since = 0.1, None
-        while True:
-            try:
-                self._write(items)
-            except (DataError, IntegrityError, ValueError, OverflowError) as exc:
-                if len(items) == 1:
-                    self._refuse(items[0][0], "rejected", f"database refused it: {exc}"[:300])
-                    self._ack([items[0][0]])
-                else:
-                    for item in items:
-                        self._commit([item])
-                return
-            except Exception as exc:
-                with self.counters.lock:
-                    self.counters.db_errors += 1
-                if outage_since is None:
-                    outage_since = time.monotonic()
-                    log.error(
-                        "database write failed (%s: %s); %d messages kept unacknowledged, "
-                        "retrying with back-off", type(exc).__name__,
-                        str(getattr(exc, "orig", None) or exc).strip()[:300], len(items),
-                    )  # fmt: skip
-                if self._stopping.wait(delay):
-                    return
-                delay = min(delay * 2, self.retry_max_s)
-                continue
-            if outage_since is not None:
-                log.info("database writes work again after %.1f s", time.monotonic() - outage_since)
-            return
-
-    def _write(self, items: list[tuple[Delivery, Message]]) -> None:
-        directory = self.org.directory()
-        lifts: list[tuple[LiftEvent, Placement]] = []
-        health: list[tuple[Delivery, AgentStatus | AgentStats]] = []
-        for d, m in items:
-            if isinstance(m, LiftEvent):
-                lifts.append((m, directory.place(m.site, m.camera, m.bottom)))
-            else:
-                health.append((d, m))
-        received_at = _utc(max(d.received for d, _ in items))
-        t0 = time.perf_counter()
-        with self.store.engine.begin() as conn:
-            result = add_lifts(conn, lifts, received_at) if lifts else None
-            for d, m in health:
-                at = _utc(d.received)
-                if isinstance(m, AgentStatus):
-                    record_status(conn, m, at)
-                else:
-                    record_stats(conn, m, at)
-        took = time.perf_counter() - t0
-        self._ack(d for d, _ in items)
-        committed = time.time()
+    def _db_failed(self, kind: str, text: str, messages: int) -> None:
         with self.counters.lock:
-            c = self.counters
-            c.batches += 1
-            c.db_write_s.observe(took)
-            c.batch_size.observe(len(items))
-            c.status_messages += sum(isinstance(m, AgentStatus) for _, m in health)
-            c.stats_messages += sum(isinstance(m, AgentStats) for _, m in health)
-            if result is not None:
-                c.duplicates += result.duplicates
-                for event in result.stored:
-                    c.ingested[(event.site, event.camera, event.posture)] += 1
-                    c.lag_s.observe(max(0.0, committed - event.end.timestamp()))
-        if result is not None and result.stored:
-            self._notify_stored(result.stored)
+            self.counters.db_errors += 1
+        if self._outage_since is None:
+            self._outage_since = time.monotonic()
+            log.error(
+                "database write failed (%s: %s); %d messages kept unacknowledged, "
+                "retrying with back-off", kind, text, messages,
+            )  # fmt: skip
 
     def _notify_stored(self, events: list[LiftEvent]) -> None:
         for hook in self.on_stored:

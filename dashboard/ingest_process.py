@@ -1,0 +1,170 @@
+"""The ingest's writer in a process of its own, so validation and database writes run on a
+second core while the ingest's process receives and acknowledges (one GIL each).
+
+The parent sends ``(batch_id, items)`` down one pipe; the child answers on another with
+``("done", batch_id, Outcome)`` once the batch committed (or was refused), and with
+``("db_error", kind, text, messages)`` for each failed attempt while it retries, after a
+first ``("ready",)``. ``None``
+down the pipe asks the child to finish the batches before it and leave. The child never
+outlives its parent: it asks the kernel for SIGKILL when the parent thread that started it
+ends (``PR_SET_PDEATHSIG``), and a closed pipe or a changed parent pid also ends it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import multiprocessing
+import os
+import signal
+import sys
+import time
+from collections import deque
+from collections.abc import Sequence
+from multiprocessing.connection import Connection
+from typing import Any
+
+from dashboard.ingest_writer import BatchWriter, Item
+from dashboard.store import make_engine
+from dashboard.store.organisation import CurrentOrganisation
+
+_PR_SET_PDEATHSIG = 1
+
+
+class WriterProcess:
+    """The parent's handle on one writer child: started once, never restarted (make another).
+
+    ``send`` is for one thread, ``recv`` for another; ``recv`` raises EOFError once the child
+    is gone, however it ended."""
+
+    def __init__(self, database_url: str, retry_max_s: float) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        batches_in, self._batches = ctx.Pipe(duplex=False)
+        self._results, results_out = ctx.Pipe(duplex=False)
+        self._process = ctx.Process(
+            target=_child_main,
+            args=(database_url, retry_max_s, batches_in, results_out, os.getpid()),
+            name="liftwatch-ingest-writer",
+            daemon=True,
+        )
+        self._process.start()
+        # Only the child holds these ends now, so its death closes the pipes.
+        batches_in.close()
+        results_out.close()
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid
+
+    def send(self, batch_id: int, items: Sequence[Item]) -> bool:
+        """False when the child is gone (the caller resubmits to the next one)."""
+        try:
+            self._batches.send((batch_id, list(items)))
+        except (OSError, ValueError):
+            return False
+        return True
+
+    def recv(self) -> tuple[Any, ...]:
+        try:
+            message: tuple[Any, ...] = self._results.recv()
+        except OSError as exc:
+            raise EOFError(str(exc)) from exc
+        return message
+
+    def finish(self) -> None:
+        """Ask the child to write what it was sent and leave."""
+        with contextlib.suppress(OSError, ValueError):
+            self._batches.send(None)
+
+    def join(self, timeout_s: float) -> None:
+        """Wait for the child; kill it when it does not leave in time."""
+        self._process.join(timeout_s)
+        if self._process.exitcode is None:
+            self._process.kill()
+            self._process.join(5.0)
+
+    def close(self) -> None:
+        self._batches.close()
+        self._results.close()
+        with contextlib.suppress(ValueError):
+            self._process.close()
+
+    def how_it_ended(self) -> str:
+        self._process.join(1.0)
+        code = self._process.exitcode
+        if code is None:
+            return "its pipe closed"
+        if code < 0:
+            with contextlib.suppress(ValueError):
+                return f"killed by {signal.Signals(-code).name}"
+            return f"killed by signal {-code}"
+        return f"exit code {code}"
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent_pid:
+        os._exit(0)
+
+
+def _child_main(
+    database_url: str,
+    retry_max_s: float,
+    batches: Connection,
+    results: Connection,
+    parent_pid: int,
+) -> None:
+    """Write batches until told to stop or the parent is gone."""
+    _die_with_parent(parent_pid)
+    # Ctrl-C reaches the whole process group; the parent stops this process in order.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    inbox: deque[Any] = deque()
+
+    def wait(seconds: float) -> bool:
+        """Sleep between retries while still taking in what the parent sends (it must never
+        block on a full pipe); True once asked to stop or the parent is gone."""
+        deadline = time.monotonic() + seconds
+        while None not in inbox:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            if os.getppid() != parent_pid:
+                return True
+            if batches.poll(min(left, 0.5)):
+                try:
+                    inbox.append(batches.recv())
+                except (EOFError, OSError):
+                    return True
+        return True
+
+    def on_db_error(exc: Exception, messages: int) -> None:
+        text = str(getattr(exc, "orig", None) or exc).strip()[:300]
+        results.send(("db_error", type(exc).__name__, text, messages))
+
+    engine = make_engine(database_url)
+    writer = BatchWriter(
+        engine,
+        CurrentOrganisation(engine),
+        retry_max_s=retry_max_s,
+        on_db_error=on_db_error,
+        wait=wait,
+        keep_events=False,
+    )
+    try:
+        results.send(("ready",))
+        while True:
+            message = inbox.popleft() if inbox else batches.recv()
+            if message is None:
+                break
+            batch_id, items = message
+            outcome = writer.write(items)
+            if outcome is None:
+                break
+            results.send(("done", batch_id, outcome))
+    except (EOFError, BrokenPipeError):
+        pass
+    finally:
+        engine.dispose()
