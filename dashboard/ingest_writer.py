@@ -106,7 +106,9 @@ def _refusal(exc: ValidationError) -> Invalid:
     errors = exc.errors(include_url=False, include_input=False)
     first = errors[0] if errors else {"type": "", "loc": (), "msg": str(exc)}
     detail = f"{'.'.join(map(str, first['loc'])) or 'payload'}: {first['msg']}"[:200]
-    if first["type"] in ("json_invalid", "json_type", "model_type"):
+    if first["type"] in ("json_invalid", "json_type") or (
+        first["type"] == "model_type" and not first["loc"]
+    ):  # a nested object of the wrong type is a schema error, not malformed JSON
         return Invalid("json", detail)
     if any(e["loc"][:1] == ("schema_version",) for e in errors):
         return Invalid("version", detail)
