@@ -10,6 +10,7 @@ counted under its reason, each valid lift is stored and the ingest keeps going.
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections import Counter
 from collections.abc import Iterator
@@ -39,6 +40,8 @@ from tests.support.events import Publisher, wait_until
 from tests.support.events import lift_events as simulated_lifts
 from tests.support.mqtt import HOST, Broker
 
+SCALE = int(os.environ.get("LIFTWATCH_FUZZ_SCALE", "1"))
+"""Multiplies the example counts for a longer run than the suite's."""
 SITE = "s1"
 CAMERAS = ("c1", "c2", "c3")
 TOPICS = {"lift": lift_topic, "status": status_topic, "stats": stats_topic}
@@ -300,7 +303,7 @@ def verdict(s: Sample) -> tuple[str | None, str]:
     return None, ""
 
 
-@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=1000 * SCALE, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(hostile())
 def test_parse_refuses_each_hostile_payload_for_its_reason(s: Sample) -> None:
     reason, detail = verdict(s)
@@ -316,7 +319,7 @@ def test_a_nested_object_of_the_wrong_type_is_a_schema_error_not_malformed_json(
     assert verdict(Sample(lift_topic(SITE, "c1"), b"[]", "lift", "json"))[0] == "json"
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300 * SCALE, deadline=None)
 @given(st.text(max_size=120), st.binary(max_size=200))
 def test_parse_refuses_any_other_topic(topic: str, payload: bytes) -> None:
     parts = topic.split("/")
@@ -351,7 +354,7 @@ def test_ingest_counts_every_refusal_stores_every_valid_lift_and_keeps_going(
     with running_ingest(broker, store) as ingest, Publisher(broker.port) as pub:
 
         @settings(
-            max_examples=20,
+            max_examples=20 * SCALE,
             deadline=None,
             database=None,
             suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
@@ -387,3 +390,5 @@ def test_ingest_counts_every_refusal_stores_every_valid_lift_and_keeps_going(
         assert ingest.connected
     store.close()
     assert refused and seen, "the run sent both kinds"
+    sent = refused.total() + len(seen) + health.total()
+    print(f"hostile ingest: {sent} messages, refused {dict(refused)}, {len(seen)} lifts stored")

@@ -27,9 +27,9 @@ from tests.support.db import postgres_database, server_available
 from tests.support.seed import seed, week
 from tests.support.web import add_token, add_user, dashboard_client
 
-EXAMPLES = int(os.environ.get("LIFTWATCH_FUZZ_EXAMPLES", "20"))
+EXAMPLES = 20 * int(os.environ.get("LIFTWATCH_FUZZ_SCALE", "1"))
 """Per operation and database: enough to reach every parameter in modest time; a longer run
-sets ``LIFTWATCH_FUZZ_EXAMPLES``."""
+multiplies it by ``LIFTWATCH_FUZZ_SCALE``."""
 
 
 def _schema() -> Any:
