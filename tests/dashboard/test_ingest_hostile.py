@@ -235,7 +235,8 @@ def hostile(draw: st.DrawFn) -> Sample:
     body = json.loads(payload)
     how = draw(
         st.sampled_from(
-            ["valid", "truncated", "garbage", "not_object", "wrong_type", "missing", "extra",
+            ["valid", "valid", "valid",  # a fifth of the messages
+             "truncated", "garbage", "not_object", "wrong_type", "missing", "extra",
              "out_of_range", "infinite", "version", "oversized", "other_camera", "other_kind"]
         )
     )  # fmt: skip
@@ -359,7 +360,7 @@ def test_ingest_counts_every_refusal_stores_every_valid_lift_and_keeps_going(
             database=None,
             suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
         )
-        @given(st.lists(hostile(), min_size=1, max_size=25))
+        @given(st.lists(hostile(), min_size=5, max_size=40))
         def round_trip(batch: list[Sample]) -> None:
             for s in batch:
                 pub.publish(s.topic, s.payload)
