@@ -421,7 +421,7 @@ class Ingest:
                     self._pending[batch_id] = batch
                     child = self._child
             if batch is not None and child is not None:
-                child.send(batch_id, _items(batch))  # a dead child's batches are resent
+                child.send(batch_id, _items(batch))  # when it fails, the next child gets it
 
     def _supervise(self) -> None:
         """Run writer processes one after another until stopped: read each one's answers,

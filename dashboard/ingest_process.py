@@ -18,6 +18,7 @@ import multiprocessing
 import os
 import signal
 import sys
+import threading
 import time
 from collections import deque
 from collections.abc import Sequence
@@ -34,11 +35,12 @@ _PR_SET_PDEATHSIG = 1
 class WriterProcess:
     """The parent's handle on one writer child: started once, never restarted (make another).
 
-    ``send`` is for one thread, ``recv`` for another; ``recv`` raises EOFError once the child
-    is gone, however it ended."""
+    ``send`` and ``finish`` may come from any thread, ``recv`` from one; ``recv`` raises
+    EOFError once the child is gone, however it ended."""
 
     def __init__(self, database_url: str, retry_max_s: float) -> None:
         ctx = multiprocessing.get_context("spawn")
+        self._sending = threading.Lock()
         batches_in, self._batches = ctx.Pipe(duplex=False)
         self._results, results_out = ctx.Pipe(duplex=False)
         self._process = ctx.Process(
@@ -48,20 +50,20 @@ class WriterProcess:
             daemon=True,
         )
         self._process.start()
+        self.pid = self._process.pid
         # Only the child holds these ends now, so its death closes the pipes.
         batches_in.close()
         results_out.close()
 
-    @property
-    def pid(self) -> int | None:
-        return self._process.pid
-
     def send(self, batch_id: int, items: Sequence[Item]) -> bool:
         """False when the child is gone (the caller resubmits to the next one)."""
-        try:
-            self._batches.send((batch_id, list(items)))
-        except (OSError, ValueError):
-            return False
+        with self._sending:
+            if self._batches.closed:
+                return False
+            try:
+                self._batches.send((batch_id, list(items)))
+            except (OSError, ValueError):
+                return False
         return True
 
     def recv(self) -> tuple[Any, ...]:
@@ -73,8 +75,9 @@ class WriterProcess:
 
     def finish(self) -> None:
         """Ask the child to write what it was sent and leave."""
-        with contextlib.suppress(OSError, ValueError):
-            self._batches.send(None)
+        with self._sending, contextlib.suppress(OSError, ValueError):
+            if not self._batches.closed:
+                self._batches.send(None)
 
     def join(self, timeout_s: float) -> None:
         """Wait for the child; kill it when it does not leave in time."""
@@ -84,7 +87,10 @@ class WriterProcess:
             self._process.join(5.0)
 
     def close(self) -> None:
-        self._batches.close()
+        """Release the pipes; a send still under way (it fails: the child is gone) ends
+        first, so its file descriptor cannot be reused under it."""
+        with self._sending:
+            self._batches.close()
         self._results.close()
         with contextlib.suppress(ValueError):
             self._process.close()

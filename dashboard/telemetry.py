@@ -85,6 +85,11 @@ def _ingest_metrics(ingest: Ingest) -> Iterator[Metric]:
             ("liftwatch_stats_messages", "Agent stats messages recorded", c.stats_messages),
             ("liftwatch_db_write_errors", "Failed database writes (retried)", c.db_errors),
             ("liftwatch_mqtt_connects", "Successful connections to the broker", c.connects),
+            (
+                "liftwatch_ingest_writer_restarts",
+                "Ingest writer processes that died and were replaced",
+                c.writer_restarts,
+            ),
         ]
         plain = [CounterMetricFamily(name, doc, value=n) for name, doc, n in singles]
         histograms = [

@@ -25,7 +25,14 @@ from dashboard.org import Organisation
 from dashboard.store import Store, open_store, schema
 from dashboard.store.cameras import list_cameras, possibly_lost
 from dashboard.store.organisation import CurrentOrganisation, replace_organisation
-from edge.events import AgentStats, AgentStatus, lift_topic, stats_topic, status_topic
+from edge.events import (
+    AgentStats,
+    AgentStatus,
+    LiftEvent,
+    lift_topic,
+    stats_topic,
+    status_topic,
+)
 from tests.support.events import Publisher, lift_events, lift_messages, wait_until
 from tests.support.mqtt import HOST, Broker, free_port
 
@@ -59,9 +66,15 @@ def mqtt_config(broker: Broker, **changes: object) -> MQTTConfig:
     return MQTTConfig.model_validate(values | changes)
 
 
+@pytest.fixture(params=["process", "thread"])
+def writer(request: pytest.FixtureRequest) -> str:
+    """Both ways of running the writer keep the same guarantees."""
+    return str(request.param)
+
+
 @contextmanager
-def running(cfg: MQTTConfig, store: Store) -> Iterator[Ingest]:
-    ingest = Ingest(cfg, store, CurrentOrganisation(store.engine))
+def running(cfg: MQTTConfig, store: Store, writer: str = "process") -> Iterator[Ingest]:
+    ingest = Ingest(cfg, store, CurrentOrganisation(store.engine), writer=writer)
     ingest.start()
     try:
         assert ingest.wait_subscribed(15.0), "ingest did not subscribe within 15 s"
@@ -86,9 +99,11 @@ def seq_counted(store: Store) -> int:
     return int(total or 0)
 
 
-def test_events_stored_once_and_placed(broker: Broker, store: Store) -> None:
+def test_events_stored_once_and_placed(broker: Broker, store: Store, writer: str) -> None:
     events = lift_events(300, cameras=["c1", "c2"])
-    with running(mqtt_config(broker), store) as ingest, Publisher(broker.port) as pub:
+    hooked: list[LiftEvent] = []
+    with running(mqtt_config(broker), store, writer) as ingest, Publisher(broker.port) as pub:
+        ingest.on_stored.append(hooked.extend)
         pub.publish_all(lift_messages(events))
         pub.publish_all(lift_messages(events[:40]))  # redelivered by an agent
         pub.wait()
@@ -97,6 +112,7 @@ def test_events_stored_once_and_placed(broker: Broker, store: Store) -> None:
         assert ingest.counters.stored() == 300
         ingested = ingest.counters.ingested
         assert sum(n for (_, cam, _), n in ingested.items() if cam == "c1") == 150
+        assert sorted(hooked, key=lambda e: e.seq) == events, "each new lift reaches the hooks"
     assert rolled_up(store) == 300
     assert seq_counted(store) == 300
     with store.engine.connect() as conn:
@@ -106,7 +122,7 @@ def test_events_stored_once_and_placed(broker: Broker, store: Store) -> None:
 
 
 def test_invalid_payloads_counted_dropped_and_never_block(
-    broker: Broker, sqlite_url: str, caplog: pytest.LogCaptureFixture
+    broker: Broker, sqlite_url: str, writer: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     store = open_store(sqlite_url)
     good, later = lift_events(2, seed=3)
@@ -123,7 +139,7 @@ def test_invalid_payloads_counted_dropped_and_never_block(
         (status_topic("s1", "c1"), b"\xff\xfe" + marker.encode()),
     ]
     caplog.set_level(logging.WARNING, logger="dashboard.ingest")
-    with running(mqtt_config(broker), store) as ingest, Publisher(broker.port) as pub:
+    with running(mqtt_config(broker), store, writer) as ingest, Publisher(broker.port) as pub:
         pub.publish_all(bad)
         pub.publish(topic, good.to_payload())
         pub.wait()
@@ -138,7 +154,7 @@ def test_invalid_payloads_counted_dropped_and_never_block(
     assert marker not in caplog.text
     assert "invalid payload" in caplog.text
 
-    with running(mqtt_config(broker), store) as again, Publisher(broker.port) as pub:
+    with running(mqtt_config(broker), store, writer) as again, Publisher(broker.port) as pub:
         pub.publish(topic, later.to_payload())
         pub.wait()
         wait_until(lambda: stored(store) == 2, what="the next event")
@@ -200,14 +216,14 @@ def _rename(store: Store, old: str, new: str) -> None:
 
 
 def test_database_outage_keeps_events_unacked_until_stored(
-    broker: Broker, store: Store, caplog: pytest.LogCaptureFixture
+    broker: Broker, store: Store, writer: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     """While writes fail the broker holds the events (at most receive_maximum in flight to
     us); once the database is back every one is stored, and the outage is logged once."""
     events = lift_events(500)
     cfg = mqtt_config(broker, receive_maximum=100)
     caplog.set_level(logging.INFO, logger="dashboard.ingest")
-    ingest = Ingest(cfg, store, CurrentOrganisation(store.engine), retry_max_s=0.2)
+    ingest = Ingest(cfg, store, CurrentOrganisation(store.engine), retry_max_s=0.2, writer=writer)
     ingest.start()
     try:
         assert ingest.wait_subscribed(15.0)
@@ -230,12 +246,12 @@ def test_database_outage_keeps_events_unacked_until_stored(
     assert "database writes work again" in caplog.text
 
 
-def test_stopped_during_outage_loses_nothing(broker: Broker, store: Store) -> None:
+def test_stopped_during_outage_loses_nothing(broker: Broker, store: Store, writer: str) -> None:
     """Events whose batch never committed were never acknowledged: the next process gets
     them from the persistent session."""
     events = lift_events(400)
     cfg = mqtt_config(broker)
-    with running(cfg, store) as ingest, Publisher(broker.port) as pub:
+    with running(cfg, store, writer) as ingest, Publisher(broker.port) as pub:
         _rename(store, "lifts", "lifts_away")
         pub.publish_all(lift_messages(events))
         pub.wait()
@@ -319,3 +335,89 @@ def test_two_workers_share_the_stream(broker: Broker, postgres_url: str) -> None
     assert min(shares) > 0, f"one worker took nothing: {shares}"
     assert rolled_up(store) == seq_counted(store) == 20_000
     store.close()
+
+
+def _gone(pid: int) -> bool:
+    """True once ``pid`` has exited (a zombie waiting for a reaper counts as exited)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state in ("Z", "X")
+
+
+def test_killed_writer_process_is_restarted_and_loses_nothing(
+    broker: Broker, store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    """SIGKILL of the writer process mid-stream: the ingest says so, starts another and
+    sends it every unacknowledged batch; each event is stored once and acknowledged."""
+    events = lift_events(6000, cameras=["c1", "c2", "c3"])
+    cfg = mqtt_config(broker)
+    caplog.set_level(logging.INFO, logger="dashboard.ingest")
+    with running(cfg, store) as ingest, Publisher(broker.port) as pub:
+        first = ingest.writer_pid
+        assert first is not None
+        pub.publish_all(lift_messages(events[:3000]))
+        wait_until(lambda: stored(store) >= 500, 30.0, "the first events stored")
+        os.kill(first, signal.SIGKILL)
+        pub.publish_all(lift_messages(events[3000:]))
+        pub.wait()
+        wait_until(lambda: stored(store) == 6000, 60.0, "every event after the restart")
+        wait_until(lambda: ingest.counters.stored() + ingest.counters.duplicates >= 6000)
+        assert ingest.writer_pid not in (None, first)
+        assert ingest.counters.writer_restarts == 1
+        assert _gone(first)
+    assert rolled_up(store) == seq_counted(store) == 6000
+    assert f"ingest writer process {first} ended (killed by SIGKILL)" in caplog.text
+
+    later = lift_events(1, seed=7)[0]
+    with running(cfg, store) as again, Publisher(broker.port) as pub:
+        pub.publish(lift_topic("s1", "c1"), later.to_payload())
+        pub.wait()
+        wait_until(lambda: stored(store) == 6001, what="the next event")
+        time.sleep(0.5)
+        assert again.counters.received == 1, "events were left unacknowledged"
+
+
+def test_stop_leaves_no_writer_process(broker: Broker, store: Store) -> None:
+    with running(mqtt_config(broker), store) as ingest:
+        pid = ingest.writer_pid
+        assert pid is not None and not _gone(pid)
+    assert _gone(pid)
+
+
+_PARENT = """
+import sys, time
+from dashboard.config import MQTTConfig
+from dashboard.ingest import Ingest
+from dashboard.store import open_store
+from dashboard.store.organisation import CurrentOrganisation
+
+store = open_store(sys.argv[1])
+cfg = MQTTConfig(host=sys.argv[2], port=int(sys.argv[3]), client_id="orphan-test")
+ingest = Ingest(cfg, store, CurrentOrganisation(store.engine))
+ingest.start()
+assert ingest.wait_subscribed(30)
+print(ingest.writer_pid, flush=True)
+time.sleep(600)
+"""
+
+
+def test_writer_process_ends_with_a_killed_parent(broker: Broker, sqlite_url: str) -> None:
+    """No orphan: SIGKILL of the dashboard's process ends its writer process too."""
+    open_store(sqlite_url).close()
+    parent = subprocess.Popen(
+        [sys.executable, "-c", _PARENT, sqlite_url, HOST, str(broker.port)],
+        cwd=Path(__file__).resolve().parents[2],
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert parent.stdout is not None
+        child = int(parent.stdout.readline())
+        assert not _gone(child)
+        parent.send_signal(signal.SIGKILL)
+        parent.wait(10)
+        wait_until(lambda: _gone(child), 10.0, "the writer process to end")
+    finally:
+        if parent.poll() is None:
+            parent.kill()

@@ -67,6 +67,7 @@ def test_metrics_and_health_follow_the_ingest(broker: Broker, database_url: str)
         assert m[("liftwatch_ingest_lag_seconds_count", ())] == 120
         assert m[("liftwatch_ingest_lag_seconds_bucket", (("le", "+Inf"),))] == 120
         assert m[("liftwatch_db_write_seconds_count", ())] >= 1
+        assert m[("liftwatch_ingest_writer_restarts_total", ())] == 0
 
         # a second app in the same process has its own numbers
         quiet = complete({"database_url": database_url}, None)
