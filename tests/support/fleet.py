@@ -16,7 +16,7 @@ import random
 import threading
 import time
 from collections.abc import Iterable
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from edge.backlog import Backlog
@@ -29,6 +29,7 @@ from tests.support.mqtt import HOST
 
 DEFAULT_MIX = Mix()
 HINGE_ONLY = Mix(rounded=0.0, unscorable=0.0)
+TRACK_RISE = timedelta(seconds=0.6)
 
 
 class SimAgent:
@@ -85,10 +86,11 @@ class SimAgent:
                 self.rng, site=self.site, camera=self.camera, seq=seq, bottom=now,
                 posture=posture, mix=self.mix, track_id=track_id,
             )  # fmt: skip
-            shift = event.end - now
-            event = event.model_copy(
-                update={"start": event.start - shift, "bottom": event.bottom - shift, "end": now}
-            )
+            # Ends now; a named track's lifts also bottom out in the order they are made
+            # (one person's lifts follow one another), which the same-track rule relies on.
+            rise = TRACK_RISE if track_id is not None else event.end - event.bottom
+            bottom, fall = now - rise, event.bottom - event.start
+            event = event.model_copy(update={"start": bottom - fall, "bottom": bottom, "end": now})
             return event.to_payload()
 
         with self._lock:
