@@ -36,6 +36,26 @@ def rss_kib(pid: int) -> int | None:
     return None
 
 
+def tree_rss_kib(pid: int) -> int | None:
+    """RSS of ``pid`` and all its descendants (the ingest's writer process, say)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    total, todo, seen = 0, [pid], False
+    while todo:
+        current = todo.pop()
+        kib = rss_kib(current)
+        if kib is not None:
+            total += kib
+            seen = True
+        todo.extend(children.get(current, []))
+    return total if seen else None
+
+
 class DashboardProcess:
     """One dashboard on ``database_url`` reading from the broker on ``broker_port``."""
 
