@@ -98,7 +98,7 @@ def alerts_list(
     since: Annotated[datetime | None, Query(description="fired at or after (ISO 8601)")] = None,
     until: Annotated[datetime | None, Query(description="fired before (ISO 8601)")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
 ) -> AlertPage:
     for name, value in (("since", since), ("until", until)):
         if value is not None and value.tzinfo is None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
@@ -39,7 +39,7 @@ def alerts_page(
     services: ServicesDep,
     user: Viewer,
     status: Literal["open", "acknowledged", "resolved", "all"] = "open",
-    page: int = 1,
+    page: Annotated[int, Query(le=(2**31 - 1) // PAGE_SIZE)] = 1,
 ) -> Response:
     page = max(page, 1)
     f = AlertFilter(
