@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from dashboard import metrics
 from dashboard.auth import require
+from dashboard.bounds import Day, Moment
 from dashboard.deps import ServicesDep
 from dashboard.metrics import Dimension, Posture, View
 
@@ -186,11 +187,11 @@ class MetricParams:
         self,
         group_by: Annotated[Dimension, Query(description="What one row is.")] = "team",
         from_: Annotated[
-            datetime | None,
+            Moment | None,
             Query(alias="from", description="Start (default: `to` - 7 days); floored to hour."),
         ] = None,
         to: Annotated[
-            datetime | None,
+            Moment | None,
             Query(description="End, exclusive (default: end of this hour); raised to hour."),
         ] = None,
         site: str | None = None,
@@ -308,7 +309,7 @@ def get_daily(
     services: ServicesDep,
     days: Annotated[int, Query(ge=1, le=MAX_DAYS, description="Number of days.")] = 7,
     last: Annotated[
-        date | None, Query(description="Last day, included (default: today at the site).")
+        Day | None, Query(description="Last day, included (default: today at the site).")
     ] = None,
     site: str | None = None,
     team: str | None = None,
@@ -371,9 +372,9 @@ def get_lifts(
     posture: Posture | None = None,
     view: View | None = None,
     from_: Annotated[
-        datetime | None, Query(alias="from", description="Bottom time at or after.")
+        Moment | None, Query(alias="from", description="Bottom time at or after.")
     ] = None,
-    to: Annotated[datetime | None, Query(description="Bottom time before.")] = None,
+    to: Annotated[Moment | None, Query(description="Bottom time before.")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page.")] = None,
 ) -> LiftPageOut:

@@ -22,6 +22,7 @@ from fastapi.templating import Jinja2Templates
 from dashboard import charts, metrics
 from dashboard.app import Services
 from dashboard.auth import Principal, require
+from dashboard.bounds import EARLIEST, LATEST, check_day
 from dashboard.deps import ServicesDep
 from dashboard.metrics import Days, Filters, GroupMetrics, Posture, View
 from dashboard.org import UNASSIGNED, Directory
@@ -340,9 +341,11 @@ def _form_day(value: str | None) -> date | None:
     if not value:
         return None
     try:
-        return date.fromisoformat(value)
+        return check_day(date.fromisoformat(value))
     except ValueError:
-        raise HTTPException(422, f"{value!r} is not a day (YYYY-MM-DD)") from None
+        raise HTTPException(
+            422, f"{value!r} is not a day (YYYY-MM-DD) between {EARLIEST} and {LATEST}"
+        ) from None
 
 
 def _choice(value: str | None, allowed: tuple[Any, ...]) -> Any:
