@@ -1,22 +1,26 @@
 """The ingest's writer in a process of its own, so validation and database writes run on a
 second core while the ingest's process receives and acknowledges (one GIL each).
 
-The parent sends ``(batch_id, items)`` down one pipe; the child answers on another with
-``("done", batch_id, Outcome)`` once the batch committed (or was refused), and with
-``("db_error", kind, text, messages)`` for each failed attempt while it retries, after a
-first ``("ready",)``. ``None``
-down the pipe asks the child to finish the batches before it and leave. The child never
-outlives its parent: it asks the kernel for SIGKILL when the parent thread that started it
-ends (``PR_SET_PDEATHSIG``), and a closed pipe or a changed parent pid also ends it.
+The child is a fresh interpreter (``python -m dashboard.ingest_process``, never a fork of a
+process that runs threads) in a session of its own, so a Ctrl-C meant for the dashboard
+does not reach it; unlike multiprocessing's ``spawn`` it neither re-imports the caller's
+main module nor leaves a resource-tracker process behind. It talks over two pipes with
+`multiprocessing.connection.Connection` framing: the database URL first (not on the command
+line, where ``ps`` would show its password), then ``(batch_id, items)`` batches; it answers
+``("ready",)``, then ``("done", batch_id, Outcome)`` once a batch committed (or was
+refused) and ``("db_error", kind, text, messages)`` for each failed attempt while it
+retries. ``None`` asks it to finish the batches sent before and leave. It never outlives
+its parent: it asks the kernel for SIGKILL when the parent thread that started it ends
+(``PR_SET_PDEATHSIG``), and a closed pipe or a changed parent pid also ends it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
-import multiprocessing
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -39,21 +43,32 @@ class WriterProcess:
     EOFError once the child is gone, however it ended."""
 
     def __init__(self, database_url: str, retry_max_s: float) -> None:
-        ctx = multiprocessing.get_context("spawn")
         self._sending = threading.Lock()
-        batches_in, self._batches = ctx.Pipe(duplex=False)
-        self._results, results_out = ctx.Pipe(duplex=False)
-        self._process = ctx.Process(
-            target=_child_main,
-            args=(database_url, retry_max_s, batches_in, results_out, os.getpid()),
-            name="liftwatch-ingest-writer",
-            daemon=True,
-        )
-        self._process.start()
+        batches_in, batches_out = os.pipe()
+        results_in, results_out = os.pipe()
+        path = os.pathsep.join([p for p in sys.path if p] + [os.environ.get("PYTHONPATH", "")])
+        try:
+            self._process = subprocess.Popen(
+                [sys.executable, "-m", "dashboard.ingest_process", str(batches_in),
+                 str(results_out), str(os.getpid()), repr(float(retry_max_s))],
+                pass_fds=(batches_in, results_out),
+                stdin=subprocess.DEVNULL,
+                env={**os.environ, "PYTHONPATH": path.rstrip(os.pathsep)},
+                start_new_session=True,
+            )  # fmt: skip
+        except BaseException:
+            for fd in (batches_out, results_in):
+                os.close(fd)
+            raise
+        finally:
+            # Only the child holds these ends now, so its death closes the pipes.
+            os.close(batches_in)
+            os.close(results_out)
         self.pid = self._process.pid
-        # Only the child holds these ends now, so its death closes the pipes.
-        batches_in.close()
-        results_out.close()
+        self._batches = Connection(batches_out, readable=False)
+        self._results = Connection(results_in, writable=False)
+        with self._sending, contextlib.suppress(OSError):
+            self._batches.send(database_url)
 
     def send(self, batch_id: int, items: Sequence[Item]) -> bool:
         """False when the child is gone (the caller resubmits to the next one)."""
@@ -81,10 +96,11 @@ class WriterProcess:
 
     def join(self, timeout_s: float) -> None:
         """Wait for the child; kill it when it does not leave in time."""
-        self._process.join(timeout_s)
-        if self._process.exitcode is None:
+        try:
+            self._process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
             self._process.kill()
-            self._process.join(5.0)
+            self._process.wait(5.0)
 
     def close(self) -> None:
         """Release the pipes; a send still under way (it fails: the child is gone) ends
@@ -92,13 +108,11 @@ class WriterProcess:
         with self._sending:
             self._batches.close()
         self._results.close()
-        with contextlib.suppress(ValueError):
-            self._process.close()
 
     def how_it_ended(self) -> str:
-        self._process.join(1.0)
-        code = self._process.exitcode
-        if code is None:
+        try:
+            code = self._process.wait(1.0)
+        except subprocess.TimeoutExpired:
             return "its pipe closed"
         if code < 0:
             with contextlib.suppress(ValueError):
@@ -116,17 +130,27 @@ def _die_with_parent(parent_pid: int) -> None:
         os._exit(0)
 
 
-def _child_main(
+def main(argv: Sequence[str]) -> None:
+    """Write batches until told to stop or the parent is gone."""
+    batches_fd, results_fd, parent_pid, retry_max_s = argv
+    _die_with_parent(int(parent_pid))
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops this process in order
+    batches = Connection(int(batches_fd), writable=False)
+    results = Connection(int(results_fd), readable=False)
+    try:
+        database_url = batches.recv()
+    except (EOFError, OSError):
+        return
+    _serve(database_url, float(retry_max_s), batches, results, int(parent_pid))
+
+
+def _serve(
     database_url: str,
     retry_max_s: float,
     batches: Connection,
     results: Connection,
     parent_pid: int,
 ) -> None:
-    """Write batches until told to stop or the parent is gone."""
-    _die_with_parent(parent_pid)
-    # Ctrl-C reaches the whole process group; the parent stops this process in order.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
     inbox: deque[Any] = deque()
 
     def wait(seconds: float) -> bool:
@@ -174,3 +198,7 @@ def _child_main(
         pass
     finally:
         engine.dispose()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
