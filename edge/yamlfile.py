@@ -54,6 +54,10 @@ def parse_mapping(text: str, source: str, what: str) -> dict[str, Any]:
         data = yaml.load(text, Loader=_StrictLoader)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{source}: {_yaml_problem(exc)}") from exc
+    except ValueError as exc:  # a timestamp-looking scalar that is no date: 2024-02-30
+        raise ConfigError(f"{source}: invalid YAML: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"{source}: invalid YAML: nested too deeply") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: expected a mapping of settings ({what})")
     return data
