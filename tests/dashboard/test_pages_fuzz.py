@@ -33,8 +33,8 @@ SEGMENT = ODD.filter(lambda v: v not in ("", ".", ".."))
 """A path parameter's value, percent-encoded into one segment."""
 
 
-def parameters(client: TestClient) -> dict[str, tuple[list[str], list[str]]]:
-    """GET path → (query parameter names, path parameter names)."""
+def parameters(client: TestClient, method: str = "GET") -> dict[str, tuple[list[str], list[str]]]:
+    """Path of each ``method`` route → (query or form field names, path parameter names)."""
     app = app_of(client)
     if hasattr(fastapi.routing, "iter_route_contexts"):
         found = [
@@ -45,14 +45,19 @@ def parameters(client: TestClient) -> dict[str, tuple[list[str], list[str]]]:
     out = {}
     for path, route in found:
         dependant = getattr(route, "dependant", None)
-        if dependant is not None and "GET" in (getattr(route, "methods", None) or ()):
-            out[path] = (_queries(dependant), [p.name for p in dependant.path_params])
+        if dependant is not None and method in (getattr(route, "methods", None) or ()):
+            fields = _queries(dependant) if method == "GET" else _form_fields(dependant)
+            out[path] = (fields, [p.name for p in dependant.path_params])
     return out
 
 
 def _queries(dependant: Any) -> list[str]:
     names = [p.alias for p in dependant.query_params]
     return names + [n for sub in dependant.dependencies for n in _queries(sub)]
+
+
+def _form_fields(dependant: Any) -> list[str]:
+    return [p.alias for p in dependant.body_params]
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -77,7 +82,12 @@ def _started(url: str) -> Iterator[tuple[TestClient, dict[str, str]]]:
 
 
 def fuzz(
-    client: TestClient, headers: dict[str, str], template: str, queries: list[str], names: list[str]
+    client: TestClient,
+    headers: dict[str, str],
+    template: str,
+    fields: list[str],
+    names: list[str],
+    method: str = "GET",
 ) -> None:
     @settings(
         max_examples=EXAMPLES,
@@ -86,13 +96,16 @@ def fuzz(
         suppress_health_check=list(HealthCheck),
     )
     @given(
-        query=st.fixed_dictionaries({}, optional={q: ODD for q in queries}),
+        data=st.fixed_dictionaries({}, optional={f: ODD for f in fields}),
         values=st.fixed_dictionaries({p: SEGMENT for p in names}),
     )
-    def check(query: dict[str, str], values: dict[str, str]) -> None:
+    def check(data: dict[str, str], values: dict[str, str]) -> None:
         url = template.format(**{k: quote(v, safe="") for k, v in values.items()})
-        response = client.get(url, params=query, headers=headers)
-        assert response.status_code < 500, (url, query, response.text[:300])
+        if method == "GET":
+            response = client.get(url, params=data, headers=headers)
+        else:
+            response = client.request(method, url, data=data, headers=headers)
+        assert response.status_code < 500, (url, data, response.text[:300])
 
     check()
 
@@ -106,3 +119,15 @@ def test_odd_parameters_on_every_get_route_never_make_a_server_error(
     assert len(tried) >= 15, tried
     for template, queries, names in tried:
         fuzz(client, headers, template, queries, names)
+
+
+def test_odd_form_fields_on_every_page_post_never_make_a_server_error(
+    admin: tuple[TestClient, dict[str, str]],
+) -> None:
+    """The forms of the pages (login, organisation YAML, alert rules, alert buttons)."""
+    client, headers = admin
+    forms = {t: v for t, v in parameters(client, "POST").items() if not t.startswith("/api/")}
+    assert len(forms) >= 6, forms
+    for template, (fields, names) in sorted(forms.items()):
+        if template != "/logout":
+            fuzz(client, headers, template, fields, names, "POST")
