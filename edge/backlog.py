@@ -19,7 +19,7 @@ from edge.outbox import Entry, Outbox, OutboxError
 log = logging.getLogger(__name__)
 
 DEFAULT_LIMIT = 10_000
-"""About 10 MB of pending payload builders; hours of lifts at one camera."""
+"""At a few lifts a minute, more than a day of one camera's lifts."""
 
 
 class Backlog:
