@@ -164,8 +164,10 @@ class Ingest:
             raise ValueError(f"writer must be 'process' or 'thread', not {self.writer!r}")
         self.counters = IngestCounters()
         self.on_stored: list[Callable[[list[LiftEvent]], None]] = []
-        """Called in this process with each committed batch's new lifts (alerts); an
-        exception is logged, never raised: the lifts are stored and acknowledged already."""
+        """Called in this process with each committed batch's new lifts, then any rounded
+        lifts that were stored already (a redelivery after a crash that may have cut the
+        alert rules short; the rules are idempotent). An exception is logged, never raised:
+        the lifts are stored and acknowledged already."""
         self._queue: queue.SimpleQueue[Delivery] = queue.SimpleQueue()
         self._connected = threading.Event()
         self._subscribed = threading.Event()
@@ -512,10 +514,11 @@ class Ingest:
             c.duplicates += outcome.duplicates
             c.ingested.update(outcome.ingested)
             c.lag_s.merge(outcome.lag_s)
-        if outcome.stored and self.on_stored:
+        if (outcome.stored or outcome.redelivered) and self.on_stored:
             events = outcome.events
             if events is None:
-                events = [LiftEvent.model_validate_json(batch[i].payload) for i in outcome.stored]
+                at = outcome.stored + outcome.redelivered
+                events = [LiftEvent.model_validate_json(batch[i].payload) for i in at]
             self._notify_stored(events)
 
     def _ack(self, deliveries: Iterable[Delivery]) -> None:

@@ -131,8 +131,12 @@ class Outcome:
     """(index, reason, detail) of each message dropped without being stored."""
     stored: list[int] = field(default_factory=list)
     """Indices of the lifts newly stored (not duplicates)."""
+    redelivered: list[int] = field(default_factory=list)
+    """Indices of rounded lifts that were already stored: a crash between a commit and the
+    alert rules leaves them unevaluated, so the hooks see them again (rules are idempotent)."""
     events: list[LiftEvent] | None = None
-    """The newly stored lifts themselves, when the writer runs in the caller's process."""
+    """The stored and redelivered rounded lifts themselves (in that order), when the writer
+    runs in the caller's process."""
     ingested: Counter[tuple[str, str, str]] = field(default_factory=Counter)
     duplicates: int = 0
     status_messages: int = 0
@@ -249,5 +253,11 @@ class BatchWriter:
             outcome.stored.append(index[id(event)])
             outcome.ingested[(event.site, event.camera, event.posture)] += 1
             outcome.lag_s.observe(max(0.0, committed - event.end.timestamp()))
+        again: list[LiftEvent] = []
+        if result.duplicates:
+            new = {e.event_id for e in result.stored}
+            again = [m for m, _ in lifts if m.posture == "rounded" and m.event_id not in new]
+            outcome.redelivered.extend(index[id(m)] for m in again)
         if outcome.events is not None:
             outcome.events.extend(result.stored)
+            outcome.events.extend(again)

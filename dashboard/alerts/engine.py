@@ -70,7 +70,9 @@ class AlertEngine:
         self.on_fired = on_fired
 
     def on_stored(self, events: Sequence[LiftEvent]) -> list[Fired]:
-        """Evaluate after ``events`` (the batch's newly stored lifts) committed."""
+        """Evaluate after ``events`` committed: the batch's new lifts, and rounded ones
+        stored before and delivered again (their first evaluation may have been cut short by
+        a crash; a claim or a recount makes a second evaluation change nothing)."""
         now = self.clock()
         fresh = [
             str(e.event_id)

@@ -55,3 +55,61 @@ def test_rounded_lifts_from_the_broker_raise_one_alert_on_each_channel(
     assert hook["alert"]["rule"] == "same-track" and hook["alert"]["camera"] == "cam7"
     assert json.loads(msg.payload)["id"] == hook["alert"]["id"]
     assert len(webhook.items) == 1 and len(sub.messages) == 1
+
+
+def test_lifts_stored_before_a_crash_are_evaluated_when_delivered_again(
+    broker: Broker, sqlite_url: str
+) -> None:
+    """A dashboard killed between committing a batch and running the rules: the broker
+    redelivers, the lifts are duplicates, and the alert must still be raised, once."""
+    from dashboard.org import Directory, Organisation
+    from dashboard.store import open_store
+    from dashboard.store.lifts import add_lifts
+
+    rng = random.Random(4)
+    events = [
+        simulated_event(
+            rng,
+            site="dc1",
+            camera="cam7",
+            seq=seq,
+            posture="rounded",
+            bottom=datetime.now(timezone.utc),
+            track_id="k9",
+        )
+        for seq in range(3)
+    ]
+    store = open_store(sqlite_url)
+    with store.engine.begin() as conn:  # what the killed process committed
+        d = Directory(Organisation())
+        add_lifts(conn, [(e, d.place(e.site, e.camera, e.bottom)) for e in events], events[0].end)
+    store.close()
+    with WebhookServer() as webhook:
+        config = complete(
+            {
+                "database_url": sqlite_url,
+                "mqtt": {"host": "127.0.0.1", "port": broker.port, "client_id": "dash-again"},
+                "alerts": {"webhook": {"url": webhook.url}},
+            },
+            None,
+            env={},
+        )
+        services = start_services(config, run_ingest=True)
+        try:
+            assert services.ingest is not None and services.ingest.wait_subscribed(15)
+            client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+            client.connect("127.0.0.1", broker.port)
+            client.loop_start()
+            for _ in range(2):  # delivered again, twice
+                for event in events:
+                    topic = lift_topic("dc1", "cam7")
+                    client.publish(topic, event.to_payload(), qos=1).wait_for_publish(5)
+            (hook,) = webhook.wait_for(1)
+            time.sleep(1.0)
+            client.loop_stop()
+            client.disconnect()
+            assert services.ingest.counters.duplicates == 6
+        finally:
+            stop_services(services)
+    assert hook["alert"]["rule"] == "same-track" and hook["alert"]["count"] == 3
+    assert len(webhook.items) == 1
