@@ -10,26 +10,31 @@ from datetime import datetime, timezone
 import paho.mqtt.client as mqtt
 
 from dashboard.app import start_services, stop_services
-from dashboard.config import complete
+from dashboard.config import DashboardConfig, complete
 from edge.events import lift_topic
 from edge.simulate import simulated_event
 from tests.support.alerting import WebhookServer
 from tests.support.mqtt import Broker, Subscriber
 
 
+def _config(broker: Broker, database_url: str, webhook_url: str, client_id: str) -> DashboardConfig:
+    """The dashboard with ingest on ``broker`` and alerts sent to ``webhook_url``."""
+    return complete(
+        {
+            "database_url": database_url,
+            "mqtt": {"host": "127.0.0.1", "port": broker.port, "client_id": client_id},
+            "alerts": {"webhook": {"url": webhook_url}},
+        },
+        None,
+        env={},
+    )
+
+
 def test_rounded_lifts_from_the_broker_raise_one_alert_on_each_channel(
     broker: Broker, sqlite_url: str
 ) -> None:
     with WebhookServer() as webhook, Subscriber(broker, "liftwatch/v1/+/alerts") as sub:
-        config = complete(
-            {
-                "database_url": sqlite_url,
-                "mqtt": {"host": "127.0.0.1", "port": broker.port, "client_id": "dash-e2e"},
-                "alerts": {"webhook": {"url": webhook.url}},
-            },
-            None,
-            env={},
-        )
+        config = _config(broker, sqlite_url, webhook.url, "dash-e2e")
         services = start_services(config, run_ingest=True)
         try:
             assert services.ingest is not None and services.ingest.wait_subscribed(15)
@@ -85,15 +90,7 @@ def test_lifts_stored_before_a_crash_are_evaluated_when_delivered_again(
         add_lifts(conn, [(e, d.place(e.site, e.camera, e.bottom)) for e in events], events[0].end)
     store.close()
     with WebhookServer() as webhook:
-        config = complete(
-            {
-                "database_url": sqlite_url,
-                "mqtt": {"host": "127.0.0.1", "port": broker.port, "client_id": "dash-again"},
-                "alerts": {"webhook": {"url": webhook.url}},
-            },
-            None,
-            env={},
-        )
+        config = _config(broker, sqlite_url, webhook.url, "dash-again")
         services = start_services(config, run_ingest=True)
         try:
             assert services.ingest is not None and services.ingest.wait_subscribed(15)
