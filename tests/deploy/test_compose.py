@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import tomllib
 import yaml
 
 from dashboard.config import DashboardConfig
@@ -96,6 +95,7 @@ def check_dockerfile(path: Path, extra: str) -> None:
     text = path.read_text()
     assert re.search(r"^FROM python:3\.11-slim$", text, re.M), "multi-arch base image"
     assert re.search(rf'pip install (-e )?"\.\[{extra}\]"', text), f"installs liftwatch[{extra}]"
+    tomllib = pytest.importorskip("tomllib", reason="Python 3.11+ reads pyproject.toml")
     extras = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     assert extra in extras["optional-dependencies"]
     for sources in re.findall(r"^COPY (.+) \S+$", text, re.M):
