@@ -10,19 +10,29 @@ from __future__ import annotations
 import argparse
 import getpass
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
+from sqlalchemy import Connection
+
 from dashboard import auth
-from dashboard.store import Store, open_store
+from dashboard.store import open_store
 
 AddCommand = Callable[[str, Callable[[argparse.Namespace], int], str], argparse.ArgumentParser]
 
 
-def _store(args: argparse.Namespace) -> Store:
+@contextmanager
+def _transaction(args: argparse.Namespace) -> Iterator[Connection]:
+    """One transaction on the configured database, closed whatever happens."""
     from dashboard.cli import _config
 
-    return open_store(_config(args).database_url)
+    store = open_store(_config(args).database_url)
+    try:
+        with store.engine.begin() as conn:
+            yield conn
+    finally:
+        store.close()
 
 
 def _fail(message: str) -> int:
@@ -50,14 +60,11 @@ def cmd_create_user(args: argparse.Namespace) -> int:
     problem = auth.password_problem(password, name)
     if problem is not None:
         return _fail(f"{problem}; nothing created")
-    store = _store(args)
     try:
-        with store.engine.begin() as conn:
+        with _transaction(args) as conn:
             user = auth.create_user(conn, name, password, args.role)
     except auth.AuthError as exc:
         return _fail(str(exc))
-    finally:
-        store.close()
     print(f"created user {user.username} ({user.role})")
     return 0
 
@@ -66,39 +73,29 @@ def cmd_set_password(args: argparse.Namespace) -> int:
     password = _read_password(args)
     if password is None:
         return _fail("the passwords differ; password unchanged")
-    store = _store(args)
     try:
-        with store.engine.begin() as conn:
+        with _transaction(args) as conn:
             auth.set_password(conn, args.username, password)
     except auth.AuthError as exc:
         return _fail(f"{exc}; password unchanged")
-    finally:
-        store.close()
     print(f"password of {args.username.strip().lower()} changed; their sessions ended")
     return 0
 
 
 def cmd_disable_user(args: argparse.Namespace) -> int:
-    store = _store(args)
     try:
-        with store.engine.begin() as conn:
+        with _transaction(args) as conn:
             auth.set_disabled(conn, args.username, not args.enable)
     except auth.AuthError as exc:
         return _fail(str(exc))
-    finally:
-        store.close()
     state = "enabled" if args.enable else "disabled (sessions ended, tokens refused)"
     print(f"user {args.username.strip().lower()} {state}")
     return 0
 
 
 def cmd_list_users(args: argparse.Namespace) -> int:
-    store = _store(args)
-    try:
-        with store.engine.connect() as conn:
-            users = auth.list_users(conn)
-    finally:
-        store.close()
+    with _transaction(args) as conn:
+        users = auth.list_users(conn)
     for u in users:
         state = " (disabled)" if u.disabled else ""
         print(f"{u.username}\t{u.role}\t{u.created_at:%Y-%m-%d %H:%M}Z{state}")
@@ -106,14 +103,11 @@ def cmd_list_users(args: argparse.Namespace) -> int:
 
 
 def cmd_create_token(args: argparse.Namespace) -> int:
-    store = _store(args)
     try:
-        with store.engine.begin() as conn:
+        with _transaction(args) as conn:
             record, token = auth.create_token(conn, args.username, args.name)
     except auth.AuthError as exc:
         return _fail(str(exc))
-    finally:
-        store.close()
     print(
         f"token {record.id} {record.name!r} for {record.username}; shown only now:",
         file=sys.stderr,
@@ -123,12 +117,8 @@ def cmd_create_token(args: argparse.Namespace) -> int:
 
 
 def cmd_list_tokens(args: argparse.Namespace) -> int:
-    store = _store(args)
-    try:
-        with store.engine.connect() as conn:
-            tokens = auth.list_tokens(conn)
-    finally:
-        store.close()
+    with _transaction(args) as conn:
+        tokens = auth.list_tokens(conn)
     for t in tokens:
         used = f"{t.last_used:%Y-%m-%d %H:%M}Z" if t.last_used else "never used"
         state = "revoked" if t.revoked else "active"
@@ -137,12 +127,8 @@ def cmd_list_tokens(args: argparse.Namespace) -> int:
 
 
 def cmd_revoke_token(args: argparse.Namespace) -> int:
-    store = _store(args)
-    try:
-        with store.engine.begin() as conn:
-            found = auth.revoke_token(conn, args.token_id)
-    finally:
-        store.close()
+    with _transaction(args) as conn:
+        found = auth.revoke_token(conn, args.token_id)
     if not found:
         return _fail(f"no token {args.token_id} (see list-tokens)")
     print(f"token {args.token_id} revoked")
