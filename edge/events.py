@@ -10,11 +10,13 @@ the boundary instead of corrupting a database row. Nothing here identifies a per
 from __future__ import annotations
 
 import math
+import os
 import re
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Annotated, Any, Final, Literal
-from uuid import UUID, uuid4
+from uuid import UUID
 
 from pydantic import (
     AfterValidator,
@@ -63,8 +65,15 @@ def alerts_topic(site: str) -> str:
     return f"{TOPIC_ROOT}/{validate_name(site)}/alerts"
 
 
+_ZERO: Final = timedelta(0)
+
+
 def _utc(value: datetime) -> datetime:
     """UTC to the millisecond: finer is noise at 10 fps, and it keeps payloads uniform."""
+    if value.microsecond % 1000 == 0 and value.utcoffset() == _ZERO:
+        # what every agent sends ("...T08:00:01.000Z"): skip the arithmetic, which was
+        # half the cost of validating a lift on the dashboard's ingest
+        return value.replace(tzinfo=timezone.utc)
     value = value.astimezone(timezone.utc)
     return value.replace(microsecond=0) + timedelta(milliseconds=round(value.microsecond / 1000))
 
@@ -185,6 +194,26 @@ class AgentStats(_Message):
     lifts: dict[PostureLabel, NonNegativeInt] = Field(default_factory=dict)
 
 
+def new_event_id(epoch_s: float | None = None, rand: int | None = None) -> UUID:
+    """A time-ordered UUID (version 7, RFC 9562): milliseconds since the epoch, then 74
+    random bits.
+
+    Any UUID is a valid ``event_id``; this one is generated so that ids rise with time. A
+    database stores each event once by a unique index on ``event_id``, and random (version
+    4) keys land on a random page of that index per insert, so every commit rewrote about
+    one page per lift; rising keys append. ``epoch_s`` defaults to now and ``rand`` to 74
+    bits from ``os.urandom`` (given for reproducible simulations).
+    """
+    ms = int((time.time() if epoch_s is None else epoch_s) * 1000) & ((1 << 48) - 1)
+    if rand is None:
+        rand = int.from_bytes(os.urandom(10), "big")
+    rand &= (1 << 74) - 1
+    value = (
+        (ms << 80) | (0x7 << 76) | ((rand >> 62) << 64) | (0b10 << 62) | (rand & ((1 << 62) - 1))
+    )
+    return UUID(int=value)
+
+
 def utc_time(epoch_s: float) -> datetime:
     """UTC epoch seconds → aware datetime, to the millisecond (the events' resolution)."""
     return datetime.fromtimestamp(round(epoch_s, 3), timezone.utc)
@@ -233,7 +262,7 @@ def lift_event(
     """
     lift, p = judged.lift, judged.posture
     return LiftEvent(
-        event_id=event_id or uuid4(),
+        event_id=event_id or new_event_id(),
         seq=seq,
         site=site,
         camera=camera,

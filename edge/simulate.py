@@ -11,9 +11,8 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from uuid import UUID
 
-from edge.events import LiftEvent, LiftMetrics, PostureLabel
+from edge.events import LiftEvent, LiftMetrics, PostureLabel, new_event_id
 
 MODEL_SHA256 = "0" * 64
 
@@ -69,7 +68,7 @@ def simulated_event(
         reba_trunk=4 if flex > 60 else 3,
     )
     return LiftEvent(
-        event_id=UUID(int=rng.getrandbits(128), version=4),
+        event_id=new_event_id(bottom.timestamp(), rng.getrandbits(74)),
         seq=seq,
         site=site,
         camera=camera,

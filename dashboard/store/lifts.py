@@ -10,12 +10,12 @@ workers cannot deadlock on the same roll-up rows.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import Connection, Table
+from sqlalchemy import Column, Connection, Dialect, Table
 
 from dashboard.org import Placement
 from dashboard.store import schema
@@ -150,6 +150,23 @@ _INSERT_ROWS = 500
 """Rows per statement: 31 parameters each stays under SQLite's 32,766 and PostgreSQL's 65,535."""
 
 
+def sqlite_utc_text(value: datetime) -> str:
+    """The text SQLAlchemy's SQLite ``DateTime`` stores for `schema.UTCDateTime`
+    (``YYYY-MM-DD HH:MM:SS.ffffff``, naive UTC), built in C: its own bind processor formats
+    through a dict and was a sixth of the ingest's time per lift."""
+    if value.tzinfo is not timezone.utc:
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(timezone.utc)
+    return value.replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+def _binder(column: Column[Any], dialect: Dialect) -> Callable[[Any], Any] | None:
+    if dialect.name == "sqlite" and isinstance(column.type, schema.UTCDateTime):
+        return sqlite_utc_text
+    return column.type.dialect_impl(dialect).bind_processor(dialect)
+
+
 def _insert_new(conn: Connection, rows: list[dict[str, Any]]) -> list[str]:
     """``INSERT … ON CONFLICT (event_id) DO NOTHING RETURNING event_id``, many rows per
     statement, values converted by each column type's own bind processor for this dialect
@@ -159,11 +176,7 @@ def _insert_new(conn: Connection, rows: list[dict[str, Any]]) -> list[str]:
     dialect = conn.dialect
     columns = list(schema.lifts.columns)
     names = [c.name for c in columns]
-    convert = [
-        (i, proc)
-        for i, c in enumerate(columns)
-        if (proc := c.type.dialect_impl(dialect).bind_processor(dialect)) is not None
-    ]
+    convert = [(i, proc) for i, c in enumerate(columns) if (proc := _binder(c, dialect))]
     mark = "?" if dialect.paramstyle == "qmark" else "%s"
     quote = dialect.identifier_preparer.quote
     head = f"INSERT INTO lifts ({', '.join(quote(n) for n in names)}) VALUES "

@@ -8,7 +8,7 @@ import re
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
-from uuid import UUID, uuid4
+from uuid import RFC_4122, UUID, uuid4
 
 import pytest
 from pydantic import BaseModel, ValidationError
@@ -24,6 +24,7 @@ from edge.events import (
     json_schema,
     lift_event,
     lift_topic,
+    new_event_id,
     stats_topic,
     status_topic,
     validate_name,
@@ -261,6 +262,20 @@ def test_lift_event_from_a_judged_lift() -> None:
     assert m.reba_trunk == p.reba_trunk is not None
     assert LiftEvent.from_payload(event.to_payload()) == event
     assert _build(judged).event_id != event.event_id  # a fresh dedup key per event
+
+
+def test_event_ids_are_version_7_and_rise_with_time() -> None:
+    """Rising keys append to the dashboard's unique index instead of landing on a random
+    page of it per lift."""
+    at = 1_772_353_800.0
+    ids = [new_event_id(at + k * 0.001) for k in range(50)]
+    assert all(u.version == 7 and u.variant == RFC_4122 for u in ids)
+    assert ids == sorted(ids) and len(set(ids)) == 50
+    assert ids[0].int >> 80 == int(at * 1000)  # the time, in ms, leads
+    same_ms = {new_event_id(at) for _ in range(100)}
+    assert len(same_ms) == 100  # random bits keep ids of one millisecond apart
+    assert new_event_id(at, 5) == new_event_id(at, 5) != new_event_id(at, 6)
+    assert _build(_judged()).event_id.version == 7  # what an agent sends
 
 
 def test_lift_event_carries_nothing_of_the_tracker_and_no_nan() -> None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 import random
 from datetime import datetime, timedelta, timezone
 
+import pytest
 from sqlalchemy import func, select
 
 from dashboard.org import Directory, Organisation
@@ -117,3 +118,18 @@ def test_rows_are_stored_exactly_as_sqlalchemy_stores_them(database_url: str) ->
         reference = [tuple(r) for r in conn.execute(raw)]
     store.close()
     assert ours == reference
+
+
+def test_sqlite_time_text_matches_sqlalchemy_for_any_zone_and_refuses_naive() -> None:
+    from sqlalchemy.dialects import sqlite
+
+    from dashboard.store.lifts import sqlite_utc_text
+
+    dialect = sqlite.dialect()
+    own = schema.lifts.c.bottom.type.dialect_impl(dialect).bind_processor(dialect)
+    assert own is not None
+    cet = timezone(timedelta(hours=1))
+    for value in (T0, T0.replace(microsecond=7), T0.astimezone(cet), datetime(9, 1, 2, tzinfo=cet)):
+        assert sqlite_utc_text(value) == own(value)
+    with pytest.raises(ValueError, match="naive"):
+        sqlite_utc_text(datetime(2026, 1, 1))
