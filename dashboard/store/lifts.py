@@ -158,7 +158,7 @@ def sqlite_utc_text(value: datetime) -> str:
         if value.tzinfo is None:
             raise ValueError("naive datetime given to a UTC column")
         value = value.astimezone(timezone.utc)
-    return value.replace(tzinfo=None).isoformat(" ", "microseconds")
+    return value.isoformat(" ", "microseconds")[:-6]  # less "+00:00"
 
 
 def _binder(column: Column[Any], dialect: Dialect) -> Callable[[Any], Any] | None:
@@ -186,10 +186,17 @@ def _insert_new(conn: Connection, rows: list[dict[str, Any]]) -> list[str]:
     for k in range(0, len(rows), _INSERT_ROWS):
         chunk = rows[k : k + _INSERT_ROWS]
         params: list[Any] = []
+        last: dict[int, tuple[Any, Any]] = {}
         for row in chunk:
             values = [row[n] for n in names]
             for i, proc in convert:
-                values[i] = proc(values[i])
+                value = values[i]
+                seen = last.get(i)
+                if seen is not None and seen[0] is value:  # received_at: one per batch
+                    values[i] = seen[1]
+                else:
+                    values[i] = proc(value)
+                    last[i] = (value, values[i])
             params.extend(values)
         sql = head + ", ".join([one] * len(chunk)) + tail
         inserted.extend(r[0] for r in conn.exec_driver_sql(sql, tuple(params)))
