@@ -16,7 +16,7 @@ from fastapi import APIRouter, FastAPI
 
 from dashboard import __version__
 from dashboard.config import DashboardConfig
-from dashboard.guard import RefuseNul
+from dashboard.guard import LimitBody, RefuseNul
 from dashboard.store import Store, open_store
 from dashboard.store.organisation import CurrentOrganisation, apply_organisation_file
 
@@ -70,6 +70,7 @@ def create_app(config: DashboardConfig, *, ingest: bool | None = None) -> FastAP
         lifespan=lifespan,
     )
     app.add_middleware(RefuseNul)
+    app.add_middleware(LimitBody, max_bytes=config.web.max_body_kib * 1024)
     for router in _routers():
         app.include_router(router)
     return app

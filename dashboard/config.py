@@ -79,6 +79,9 @@ class WebConfig(_Section):
     """Send the session cookie over HTTPS only; turn off only for a plain-HTTP test setup."""
     session_hours: float = Field(default=12.0, gt=0, le=24 * 30)
     login_attempts_per_minute: int = Field(default=10, ge=1)
+    max_body_kib: int = Field(default=1024, ge=16, le=1024 * 1024)
+    """Largest request body accepted (413 above it); the organisation document of a site
+    with a thousand cameras is about 100 KiB."""
 
 
 class PrivacyConfig(_Section):

@@ -6,6 +6,8 @@ query, the login form, and the organisation's free-text labels.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
 from tests.support.web import add_token, add_user, dashboard_client, form_token
@@ -49,3 +51,26 @@ def test_organisation_labels_refuse_control_characters(database_url: str) -> Non
             assert client.put("/api/v1/organisation", json=org, headers=headers).status_code == 422
         org = {"sites": [{"id": "s1", "name": "Lager Süd – Halle 2"}]}
         assert client.put("/api/v1/organisation", json=org, headers=headers).status_code == 200
+
+
+def test_a_body_over_the_limit_is_refused_before_it_is_read(database_url: str) -> None:
+    """By Content-Length, and for a chunked upload (no length) once the bytes pass it."""
+    with dashboard_client(database_url) as client:
+        add_user(client, "admin", "admin")
+        headers = {"Authorization": f"Bearer {add_token(client, 'admin')}"}
+        limit = 1024 * 1024
+        big = b'{"sites": [' + b" " * limit + b"]}"
+        answer = client.put("/api/v1/organisation", content=big, headers=headers)
+        assert answer.status_code == 413 and "larger than" in answer.text
+
+        def chunks() -> Iterator[bytes]:
+            yield b'{"sites": ['
+            for _ in range(2 * limit // 65536):
+                yield b" " * 65536
+            yield b"]}"
+
+        answer = client.put("/api/v1/organisation", content=chunks(), headers=headers)
+        assert answer.status_code == 413
+        org = {"sites": [{"id": "s1", "name": "ok"}]}  # a normal body still goes through
+        assert client.put("/api/v1/organisation", json=org, headers=headers).status_code == 200
+        assert client.get("/api/v1/organisation", headers=headers).json()["sites"][0]["id"] == "s1"
