@@ -40,11 +40,14 @@ class JudgedLift:
 
 @dataclass(frozen=True, slots=True)
 class BackCurvature:
-    """A lift's back curvature: median of its good masks, standard error, how many."""
+    """A lift's back curvature: median of its good masks, standard error, how many, and
+    the median `edge.silhouette.trunk_spread` of their frames (how obliquely the camera saw
+    the trunk's cross-section while the outline was measured)."""
 
     value: float
     se: float
     samples: int
+    spread: float = math.nan
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,15 +127,21 @@ class SpineSampler:
             views = [views[k] for k in picks]
         shapes = [self.contour.shape(v) for v in views]
         self.calls += len(views)
-        values = np.array(
-            [s.curvature for s in shapes if s is not None and s.mask_quality >= c.min_quality]
-        )
-        if values.size < c.min_samples:
+        good = [
+            (s.curvature, v.spread)
+            for s, v in zip(shapes, views, strict=True)
+            if s is not None and s.mask_quality >= c.min_quality
+        ]
+        if len(good) < c.min_samples:
             return None
+        values = np.array([g[0] for g in good])
         median = float(np.median(values))
-        spread = 1.4826 * float(np.median(np.abs(values - median)))
-        se = 1.25 * spread / math.sqrt(values.size)
-        return BackCurvature(round(median, 4), round(se, 4), int(values.size))
+        scatter = 1.4826 * float(np.median(np.abs(values - median)))
+        se = 1.25 * scatter / math.sqrt(values.size)
+        spreads = np.array([g[1] for g in good])
+        seen = spreads[np.isfinite(spreads)]
+        spread = round(float(np.median(seen)), 3) if seen.size else math.nan
+        return BackCurvature(round(median, 4), round(se, 4), int(values.size), spread)
 
     def forget(self, track_id: int) -> None:
         self._tracks.pop(track_id, None)
@@ -190,4 +199,4 @@ class LiftAnalyzer:
         back = self.sampler.curvature(lift) if self.sampler is not None else None
         if back is None:
             return JudgedLift(lift, judge(lift, None, self.posture_config))
-        return JudgedLift(lift, judge(lift, back.value, self.posture_config, back.se))
+        return JudgedLift(lift, judge(lift, back.value, self.posture_config, back.se, back.spread))

@@ -118,6 +118,17 @@ class PostureConfig:
     ~33° yaw read +0.06–0.07 (the arm), so a high reading cannot condemn a back, and by
     the same geometry a low one cannot clear it. ``"clear"`` lets a low outline clear a back
     (abstaining on a high one); ``"trust"`` uses it as in side views."""
+    outline_max_spread: float = 0.35
+    """Left and right shoulders (and hips) further apart than this across the trunk's axis,
+    per trunk length, at the frames the outline was measured (`edge.silhouette.trunk_spread`):
+    the outline of a view estimated `side` while standing is then treated as oblique. How
+    the camera sees the bent trunk's cross-section is not how it saw the standing body: a
+    camera looking down on a trunk near horizontal sees the back from above (pitch acts as
+    yaw in the cross-section), and a lifter may turn. The spread is about 0.75 (shoulder
+    width per torso length, as in `square_on_width`) times sin α for the angle α in the
+    cross-section, so 0.35 is the same ~27° as `side_max_width`; a trunk foreshortened
+    toward the camera only raises it. It only takes the outline away, never grants it to an
+    oblique view: keypoints that are wrong for a few frames can look side-on."""
     uncertain_z: float = 1.0
     """Head drop (or silhouette curvature) closer to the boundary than this many standard
     errors (from the frames' own spread) is too close to call: abstaining costs coverage, a
@@ -169,12 +180,14 @@ def judge(
     back_curvature: float | None = None,
     config: PostureConfig = DEFAULT_CONFIG,
     back_curvature_se: float | None = None,
+    back_spread: float | None = None,
 ) -> Posture:
     """Hinge, rounded or unscorable for one lift (see the module docstring for why).
 
-    ``back_curvature`` is the silhouette measure summarised over the lift's low phase and
-    ``back_curvature_se`` its standard error; with it the outline decides and the keypoint
-    cues only add a dropped head.
+    ``back_curvature`` is the silhouette measure summarised over the lift's low phase,
+    ``back_curvature_se`` its standard error and ``back_spread`` how obliquely the trunk's
+    cross-section was seen in those frames (see `PostureConfig.outline_max_spread`); with
+    it the outline decides and the keypoint cues only add a dropped head.
     """
     c = config
     standing = lift.standing if len(lift.standing) else lift.series.window(lift.start, lift.start)
@@ -190,6 +203,7 @@ def judge(
         "view_width": _r(width),
         "back_curvature": back_curvature,
         "back_curvature_se": back_curvature_se,
+        "back_spread": _r(back_spread) if back_spread is not None else None,
         "spine_flexion_deg": None
         if curvature is None
         else _r((curvature - c.curvature_flat) / c.curvature_per_deg),
@@ -205,7 +219,11 @@ def judge(
         outline = _curvature_term(curvature, c)
         if view == "front":
             reason = "front view"
-        elif reason is None and view == "oblique" and _oblique_outline_mute(outline, c):
+        elif (
+            reason is None
+            and _outline_oblique(view, back_spread, c)
+            and _oblique_outline_mute(outline, c)
+        ):
             reason = "oblique outline"
         elif reason is None and _curvature_too_close(curvature, back_curvature_se, c):
             reason = "uncertain"
@@ -266,6 +284,14 @@ def _too_close_to_call(geo: dict[str, float], c: PostureConfig) -> bool:
     if not math.isfinite(se):
         return False
     return abs(geo["neck_drop"] - c.neck_neutral_deg) < c.uncertain_z * se
+
+
+def _outline_oblique(view: View, spread: float | None, c: PostureConfig) -> bool:
+    """The outline was measured on a trunk seen obliquely: the view while standing says so,
+    or the shoulders and hips spread across the bent trunk say so (see `PostureConfig`)."""
+    if view == "oblique":
+        return True
+    return spread is not None and math.isfinite(spread) and spread >= c.outline_max_spread
 
 
 def _oblique_outline_mute(outline: float, c: PostureConfig) -> bool:

@@ -9,6 +9,7 @@ percent of trunk length, so the numbers are noisy; treat them as one feature amo
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import cv2
@@ -90,6 +91,36 @@ def back_normal(
     if abs(evidence) < MIN_SIDE_EVIDENCE:
         return None
     return (-front if evidence > 0 else front).astype(np.float32)
+
+
+def trunk_spread(
+    xy: FloatArray,
+    scores: FloatArray,
+    hip: FloatArray,
+    shoulder: FloatArray,
+    min_score: float = MIN_SCORE,
+) -> float:
+    """How far apart left and right shoulders (and hips) lie across the hip→shoulder line,
+    per trunk length; NaN when neither pair is seen.
+
+    Whether the outline is the back depends on the angle α between the line of sight,
+    projected into the trunk's cross-section, and the body's left–right axis (depth·cos α
+    against half-width·sin α), whatever mix of body yaw, camera pitch and trunk lean makes
+    it. Seen orthographically, a left–right pair of span W lies exactly W·sin α across the
+    trunk's image, so this reads α at the very frame the mask is taken; a trunk pointing
+    toward the camera is shorter in the image, which only raises the ratio.
+    """
+    axis = (shoulder - hip).astype(np.float64)
+    length = float(np.hypot(*axis))
+    if length < 1e-6:
+        return math.nan
+    across = np.array([-axis[1], axis[0]]) / length
+    spans = [
+        abs(float(across @ (xy[a] - xy[b]).astype(np.float64)))
+        for a, b in ((KP.LEFT_SHOULDER, KP.RIGHT_SHOULDER), (KP.LEFT_HIP, KP.RIGHT_HIP))
+        if scores[a] >= min_score and scores[b] >= min_score
+    ]
+    return float(np.mean(spans)) / length if spans else math.nan
 
 
 def _largest_blob(prob: FloatArray) -> FloatArray:
@@ -206,12 +237,14 @@ def roi_transform(
 class BackView:
     """A person's trunk cut out and turned upright for the mask model, with the hip,
     shoulder and back normal in crop pixels: the cheap half of a measurement (~0.3 ms),
-    kept until a lift is known to need the expensive half."""
+    kept until a lift is known to need the expensive half. ``spread`` is the frame's
+    `trunk_spread`: how obliquely the camera saw the trunk's cross-section."""
 
     crop: Image
     hip: FloatArray
     shoulder: FloatArray
     normal: FloatArray
+    spread: float = math.nan
 
 
 def back_view(image_bgr: Image, xy: FloatArray, scores: FloatArray) -> BackView | None:
@@ -230,7 +263,8 @@ def back_view(image_bgr: Image, xy: FloatArray, scores: FloatArray) -> BackView 
         np.uint8,
     )
     hip, shoulder = (np.asarray(ends) @ m[:, :2].T + m[:, 2]).astype(np.float32)
-    return BackView(crop, hip, shoulder, (m[:, :2] @ normal).astype(np.float32))
+    spread = trunk_spread(xy, scores, *ends)
+    return BackView(crop, hip, shoulder, (m[:, :2] @ normal).astype(np.float32), spread)
 
 
 class BackContour:

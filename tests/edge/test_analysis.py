@@ -80,6 +80,21 @@ def test_more_masks_per_lift_cost_more_and_give_the_same_answer() -> None:
     assert [j.posture.label for j in a] == [j.posture.label for j in b]
 
 
+def test_how_obliquely_the_masked_frames_saw_the_trunk_reaches_the_judge() -> None:
+    """A camera looking down at 45° sees the bent trunk from above though the standing body
+    is side-on: the outline is then a flank and decides nothing."""
+    judged = {}
+    for pitch in (15.0, 45.0):
+        s = synth_stream(lift_scenario("hinge", noise=0.004, pitch_deg=pitch), fps=10)
+        analyzer = LiftAnalyzer(contour=FakeContour(curvature=0.15))
+        (judged[pitch],) = _run(analyzer, list(zip(s.t, s.poses, strict=True)), _side_image())
+    level, steep = judged[15.0].posture, judged[45.0].posture
+    assert level.view == steep.view == "side"
+    assert level.features["back_spread"] < 0.3 and level.label == "rounded"
+    assert steep.features["back_spread"] > 0.4
+    assert (steep.label, steep.reason) == ("unscorable", "oblique outline")
+
+
 def test_people_who_never_bend_cost_no_segmentation() -> None:
     s = synth_stream(non_lift_scenario("walk"), fps=10)
     contour = FakeContour()

@@ -164,6 +164,35 @@ def test_side_view_outline_still_decides_at_the_side_view_limit() -> None:
     assert judge(lift, FLAT + PER_DEG * 30, back_curvature_se=0.002).label == "rounded"
 
 
+def test_a_side_view_whose_bent_trunk_was_seen_obliquely_loses_its_outline() -> None:
+    """Side-on while standing, but the shoulders and hips spread across the bent trunk in
+    the masked frames (a camera looking down, a lifter who turned): the outline is a flank."""
+    lift = _lift(8.0, 30.0)
+    limit = PostureConfig().outline_max_spread
+    for curvature in (FLAT, FLAT + PER_DEG * 30):
+        posture = judge(lift, curvature, back_curvature_se=0.002, back_spread=limit + 0.05)
+        assert (posture.view, posture.label, posture.reason) == (
+            "side",
+            "unscorable",
+            "oblique outline",
+        )
+        assert posture.features["back_spread"] == pytest.approx(limit + 0.05)
+    rounded = FLAT + PER_DEG * 30
+    assert judge(lift, rounded, back_curvature_se=0.002, back_spread=limit - 0.05).label == (
+        "rounded"
+    )
+    assert judge(lift, rounded, back_curvature_se=0.002, back_spread=math.nan).label == "rounded"
+    assert judge(lift, rounded, back_curvature_se=0.002).features["back_spread"] is None
+
+
+def test_a_side_on_bent_trunk_does_not_make_an_oblique_outline_trustworthy() -> None:
+    """A low spread only ever comes from the same keypoints that can be wrong for a few
+    frames; it takes the outline away from a side view but never grants it to an oblique."""
+    lift = _lift(8.0, 30.0, yaw=35.0)
+    posture = judge(lift, FLAT + PER_DEG * 30, back_curvature_se=0.002, back_spread=0.0)
+    assert (posture.view, posture.reason) == ("oblique", "oblique outline")
+
+
 def test_front_view_abstains_even_with_an_outline() -> None:
     posture = judge(_lift(50.0, 15.0, yaw=90.0), FLAT, back_curvature_se=0.002)
     assert (posture.label, posture.reason) == ("unscorable", "front view")

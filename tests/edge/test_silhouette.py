@@ -9,7 +9,14 @@ import numpy as np
 import pytest
 
 from edge.keypoints import KP, NUM_KEYPOINTS
-from edge.silhouette import BackContour, BackShape, back_normal, back_shape, trunk_ends
+from edge.silhouette import (
+    BackContour,
+    BackShape,
+    back_normal,
+    back_shape,
+    trunk_ends,
+    trunk_spread,
+)
 
 TRUNK = 300.0
 THICKNESS = 120.0
@@ -167,6 +174,78 @@ def test_missing_hips_give_none() -> None:
     xy, scores = _bent_lifter(1)
     scores[[KP.LEFT_HIP, KP.RIGHT_HIP]] = 0.0
     assert trunk_ends(xy, scores) is None
+
+
+def _trunk_seen_at(alpha_deg: float, lean_deg: float) -> tuple[np.ndarray, np.ndarray]:
+    """Orthographic keypoints of a trunk (length 100, shoulders 75 and hips 55 wide) whose
+    cross-section is seen at ``alpha_deg`` from its left-right axis, drawn leaning by
+    ``lean_deg`` in the image."""
+    a, t = np.radians(alpha_deg), np.radians(lean_deg)
+    up = np.array([np.sin(t), -np.cos(t)])
+    across = np.array([np.cos(t), np.sin(t)])
+    hip = np.array([300.0, 300.0])
+    xy = np.zeros((NUM_KEYPOINTS, 2), np.float32)
+    for (left, right), centre, width in (
+        ((KP.LEFT_HIP, KP.RIGHT_HIP), hip, 55.0),
+        ((KP.LEFT_SHOULDER, KP.RIGHT_SHOULDER), hip + 100.0 * up, 75.0),
+    ):
+        xy[left] = centre + 0.5 * width * np.sin(a) * across
+        xy[right] = centre - 0.5 * width * np.sin(a) * across
+    scores = np.full(NUM_KEYPOINTS, 0.8, np.float32)
+    return xy, scores
+
+
+@pytest.mark.parametrize("lean", [0.0, 70.0, -110.0])
+@pytest.mark.parametrize("alpha", [0.0, 20.0, 35.0, 60.0])
+def test_trunk_spread_is_the_sine_of_the_cross_section_angle(alpha: float, lean: float) -> None:
+    xy, scores = _trunk_seen_at(alpha, lean)
+    ends = trunk_ends(xy, scores)
+    assert ends is not None
+    expected = 0.5 * (0.75 + 0.55) * np.sin(np.radians(alpha))
+    assert trunk_spread(xy, scores, *ends) == pytest.approx(expected, abs=1e-4)
+
+
+def test_trunk_spread_uses_the_pairs_it_sees() -> None:
+    xy, scores = _trunk_seen_at(35.0, 70.0)
+    ends = trunk_ends(xy, scores)
+    assert ends is not None
+    scores[KP.RIGHT_HIP] = 0.0
+    assert trunk_spread(xy, scores, *ends) == pytest.approx(0.75 * np.sin(np.radians(35)), 1e-3)
+    scores[KP.RIGHT_SHOULDER] = 0.0
+    assert np.isnan(trunk_spread(xy, scores, *ends))
+
+
+def _bottom_spread(pitch_deg: float, yaw_deg: float = 0.0) -> tuple[float, str]:
+    """Median trunk spread near the bottom of a synthetic hinge, and the standing view."""
+    from edge.lifts import detect_lifts
+    from edge.posture import estimate_view
+    from edge.synth import lift_scenario, synth_stream
+
+    s = synth_stream(lift_scenario("hinge", yaw_deg, pitch_deg=pitch_deg), fps=10)
+    (lift,) = detect_lifts(zip(s.t, s.poses, strict=True))
+    near = [
+        (xy, sc)
+        for t, xy, sc in zip(lift.series.t, lift.series.xy, lift.series.scores, strict=True)
+        if abs(t - lift.bottom) <= 0.3
+    ]
+    spreads = []
+    for xy, sc in near:
+        ends = trunk_ends(xy, sc)
+        assert ends is not None
+        spreads.append(trunk_spread(xy, sc, *ends))
+    return float(np.median(spreads)), estimate_view(lift.standing)[0]
+
+
+def test_a_camera_looking_down_sees_a_bent_trunk_obliquely_though_standing_side_on() -> None:
+    """Standing side-on says nothing about the bent trunk: from above, a trunk near
+    horizontal shows its flank, and its shoulders and hips spread across its axis."""
+    low, low_view = _bottom_spread(pitch_deg=5.0)
+    high, high_view = _bottom_spread(pitch_deg=45.0)
+    assert low_view == high_view == "side"
+    assert low < 0.2
+    assert high > 0.4
+    turned, turned_view = _bottom_spread(pitch_deg=15.0, yaw_deg=45.0)
+    assert turned_view == "oblique" and turned > 0.35
 
 
 ROUNDED_CLIP = "deadlift-coach-bad009.mp4"
