@@ -16,9 +16,6 @@ import hashlib
 import hmac
 import re
 import secrets
-import threading
-import time
-from collections import deque
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -28,7 +25,7 @@ from urllib.parse import quote
 from fastapi import Depends, HTTPException, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from markupsafe import Markup, escape
-from sqlalchemy import Connection, delete, func, select, update
+from sqlalchemy import Connection, Engine, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from dashboard.deps import ServicesDep
@@ -373,40 +370,46 @@ def count_users(conn: Connection) -> int:
 class LoginLimiter:
     """At most ``per_minute`` failed logins per (user name, client address) in any minute.
 
-    Kept in memory: each web process limits on its own, which still bounds guessing."""
+    Kept in the database, so the web processes of one site (several ``serve`` workers over
+    one PostgreSQL) share one limit instead of each granting its own."""
 
-    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, engine: Engine, per_minute: int, clock: Callable[[], datetime] = utcnow
+    ) -> None:
+        self._engine = engine
         self._limit = per_minute
         self._clock = clock
-        self._failures: dict[tuple[str, str], deque[float]] = {}
-        self._lock = threading.Lock()
 
     def blocked(self, username: str, address: str) -> bool:
-        with self._lock:
-            return len(self._recent((username.strip().lower(), address))) >= self._limit
+        t = schema.login_failures
+        since = self._clock() - LOGIN_WINDOW
+        with self._engine.connect() as conn:
+            n = conn.execute(
+                select(func.count()).where(
+                    t.c.key_hash == _login_key(username, address), t.c.at > since
+                )
+            ).scalar_one()
+        return int(n) >= self._limit
 
     def failed(self, username: str, address: str) -> None:
-        key = (username.strip().lower(), address)
-        with self._lock:
-            self._recent(key).append(self._clock())
-            if len(self._failures) > 10_000:
-                self._sweep()
+        t = schema.login_failures
+        now = self._clock()
+        with self._engine.begin() as conn:
+            conn.execute(delete(t).where(t.c.at <= now - LOGIN_WINDOW))
+            conn.execute(t.insert().values(key_hash=_login_key(username, address), at=now))
 
     def succeeded(self, username: str, address: str) -> None:
-        with self._lock:
-            self._failures.pop((username.strip().lower(), address), None)
+        t = schema.login_failures
+        with self._engine.begin() as conn:
+            conn.execute(delete(t).where(t.c.key_hash == _login_key(username, address)))
 
-    def _recent(self, key: tuple[str, str]) -> deque[float]:
-        times = self._failures.setdefault(key, deque())
-        horizon = self._clock() - 60.0
-        while times and times[0] <= horizon:
-            times.popleft()
-        return times
 
-    def _sweep(self) -> None:
-        for key in list(self._failures):
-            if not self._recent(key):
-                del self._failures[key]
+LOGIN_WINDOW = timedelta(minutes=1)
+
+
+def _login_key(username: str, address: str) -> str:
+    text = f"{username.strip().lower()}\n{address}"
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 # Request dependencies

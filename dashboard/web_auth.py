@@ -51,7 +51,9 @@ def _limiter(services: ServicesDep) -> LoginLimiter:
     with _limiter_lock:
         limiter = services.extras.get("login_limiter")
         if limiter is None:
-            limiter = LoginLimiter(services.config.web.login_attempts_per_minute)
+            limiter = LoginLimiter(
+                services.store.engine, services.config.web.login_attempts_per_minute
+            )
             services.extras["login_limiter"] = limiter
         return limiter
 

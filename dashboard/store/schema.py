@@ -226,6 +226,18 @@ web_sessions = Table(
     Index(None, "expires_at"),
 )
 
+login_failures = Table(
+    "login_failures",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("key_hash", String(64), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Index(None, "key_hash", "at"),
+    Index(None, "at"),
+)
+"""Failed logins of the last minute, for the rate limit every web process shares. The key
+is a hash of (user name, client address): people type passwords into the name field."""
+
 api_tokens = Table(
     "api_tokens",
     metadata,

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
+
 import pytest
-from sqlalchemy import update
+from sqlalchemy import func, select, update
 
 from dashboard.auth import (
     AuthError,
@@ -85,34 +87,69 @@ def test_next_target_stays_on_this_site(target: str | None, safe: str) -> None:
 
 class FakeClock:
     def __init__(self) -> None:
-        self.now = 1000.0
+        self.now = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
 
-    def __call__(self) -> float:
+    def __call__(self) -> datetime:
         return self.now
 
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
 
-def test_limiter_blocks_a_user_and_address_after_the_limit_for_one_minute() -> None:
+
+def test_limiter_blocks_a_user_and_address_after_the_limit_for_one_minute(
+    database_url: str,
+) -> None:
     clock = FakeClock()
-    limiter = LoginLimiter(3, clock)
+    store = open_store(database_url)
+    limiter = LoginLimiter(store.engine, 3, clock)
     for _ in range(3):
         assert not limiter.blocked("Ann", "10.0.0.1")
         limiter.failed("Ann", "10.0.0.1")
-        clock.now += 1
+        clock.advance(1)
     assert limiter.blocked("ann", "10.0.0.1")
     assert not limiter.blocked("ann", "10.0.0.2")
     assert not limiter.blocked("bob", "10.0.0.1")
-    clock.now += 57.5
+    clock.advance(57.5)
     assert not limiter.blocked("ann", "10.0.0.1"), "the first failure left the minute"
     limiter.failed("ann", "10.0.0.1")
     assert limiter.blocked("ann", "10.0.0.1")
+    store.close()
 
 
-def test_limiter_forgets_failures_after_a_success() -> None:
-    limiter = LoginLimiter(2, FakeClock())
+def test_limiter_is_shared_by_processes_on_one_database_and_keeps_no_names(
+    database_url: str,
+) -> None:
+    """Two web workers count one user's failures together; what typed a password into the
+    name field is not stored, and failures past the minute are swept."""
+    clock = FakeClock()
+    first, second = open_store(database_url), open_store(database_url)
+    a, b = LoginLimiter(first.engine, 2, clock), LoginLimiter(second.engine, 2, clock)
+    a.failed("ann", "10.0.0.1")
+    assert not b.blocked("ann", "10.0.0.1")
+    b.failed("ann", "10.0.0.1")
+    assert a.blocked("ann", "10.0.0.1") and b.blocked("ann", "10.0.0.1")
+    a.failed("correct horse battery", "10.0.0.1")
+    with first.engine.connect() as conn:
+        stored = " ".join(
+            str(v) for row in conn.execute(select(schema.login_failures)) for v in row
+        )
+    assert "ann" not in stored and "horse" not in stored and "10.0.0.1" not in stored
+    clock.advance(61)
+    b.failed("bob", "10.0.0.2")
+    with first.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(schema.login_failures)).scalar() == 1
+    first.close()
+    second.close()
+
+
+def test_limiter_forgets_failures_after_a_success(database_url: str) -> None:
+    store = open_store(database_url)
+    limiter = LoginLimiter(store.engine, 2, FakeClock())
     limiter.failed("ann", "a")
     limiter.succeeded("ann", "a")
     limiter.failed("ann", "a")
     assert not limiter.blocked("ann", "a")
+    store.close()
 
 
 def test_users_are_created_once_and_authenticate(database_url: str) -> None:
