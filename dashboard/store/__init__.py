@@ -44,10 +44,16 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
 
 
-def migrate(engine: Engine) -> None:
-    """Upgrade the schema to the newest revision (idempotent)."""
+def alembic_config() -> Config:
+    """Alembic's view of the migrations shipped in this package (no alembic.ini needed)."""
     cfg = Config()
     cfg.set_main_option("script_location", "dashboard.store:migrations")
+    return cfg
+
+
+def migrate(engine: Engine) -> None:
+    """Upgrade the schema to the newest revision (idempotent)."""
+    cfg = alembic_config()
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
