@@ -24,6 +24,7 @@ from edge.poses import UNTRACKED, FloatArray, Poses
 from edge.posture import DEFAULT_CONFIG, Posture, PostureConfig, judge
 from edge.series import Lift
 from edge.silhouette import BackShape, BackView, back_view
+from edge.stats import median
 
 
 class BackMeasure(Protocol):
@@ -135,13 +136,13 @@ class SpineSampler:
         if len(good) < c.min_samples:
             return None
         values = np.array([g[0] for g in good])
-        median = float(np.median(values))
-        scatter = 1.4826 * float(np.median(np.abs(values - median)))
+        middle = median(values)
+        scatter = 1.4826 * median(np.abs(values - middle))
         se = 1.25 * scatter / math.sqrt(values.size)
         spreads = np.array([g[1] for g in good])
         seen = spreads[np.isfinite(spreads)]
-        spread = round(float(np.median(seen)), 3) if seen.size else math.nan
-        return BackCurvature(round(median, 4), round(se, 4), int(values.size), spread)
+        spread = round(median(seen), 3) if seen.size else math.nan
+        return BackCurvature(round(middle, 4), round(se, 4), int(values.size), spread)
 
     def forget(self, track_id: int) -> None:
         self._tracks.pop(track_id, None)

@@ -38,6 +38,7 @@ import numpy as np
 from edge.keypoints import KP
 from edge.poses import UNTRACKED, FloatArray, Poses
 from edge.series import Lift, TrackSeries
+from edge.stats import median
 
 
 @dataclass(frozen=True, slots=True)
@@ -328,10 +329,10 @@ class LiftDetector:
         while tr.ref and t - tr.ref[0][0] > cfg.reference_s:
             tr.ref.popleft()
         if len(tr.ref) >= cfg.reference_min_samples:
-            tr.ref_ankle = float(np.median([r[1] for r in tr.ref]))
-            tr.ref_height = float(np.median([r[2] for r in tr.ref]))
+            tr.ref_ankle = median([r[1] for r in tr.ref])
+            tr.ref_height = median([r[2] for r in tr.ref])
             knees = [r[3] for r in tr.ref if r[3] == r[3]]
-            tr.ref_knee = float(np.median(knees)) if knees else cfg.knee_ratio * tr.ref_height
+            tr.ref_knee = median(knees) if knees else cfg.knee_ratio * tr.ref_height
             leans = [r[6] for r in tr.ref if r[6] == r[6]]
             tilt = math.atan2(_median(leans), tr.ref_height) if leans else 0.0
             tr.ref_up = (math.sin(tilt), -math.cos(tilt))

@@ -34,6 +34,7 @@ import numpy.typing as npt
 
 from edge.keypoints import KP
 from edge.series import Lift, TrackSeries
+from edge.stats import median
 
 Arr = npt.NDArray[np.float64]
 Label = Literal["hinge", "rounded", "unscorable"]
@@ -425,7 +426,7 @@ def _drop_at_bottom(
         return fallback, math.nan
     implied = drop[ok][use] / share[use]
     value = _weighted_median(implied, share[use] ** 2)
-    spread = 1.4826 * float(np.median(np.abs(implied - value)))
+    spread = 1.4826 * median(np.abs(implied - value))
     return value, 1.25 * spread / math.sqrt(int(use.sum()))
 
 
@@ -488,12 +489,12 @@ def _facing(bottom: TrackSeries, side: dict[str, KP] | None) -> float:
     xy = bottom.xy
     sh = _mid(xy, KP.LEFT_SHOULDER, KP.RIGHT_SHOULDER)
     hp = _mid(xy, KP.LEFT_HIP, KP.RIGHT_HIP)
-    lean = float(np.median(sh[:, 0] - hp[:, 0])) if len(bottom) else 0.0
-    torso = float(np.median(np.linalg.norm(sh - hp, axis=1))) if len(bottom) else 0.0
+    lean = median(sh[:, 0] - hp[:, 0]) if len(bottom) else 0.0
+    torso = median(np.linalg.norm(sh - hp, axis=1)) if len(bottom) else 0.0
     if abs(lean) > 0.2 * torso:
         return 1.0 if lean > 0 else -1.0
     ear = _mid(xy, KP.LEFT_EAR, KP.RIGHT_EAR)
-    look = float(np.median(xy[:, KP.NOSE, 0] - ear[:, 0])) if len(bottom) else 0.0
+    look = median(xy[:, KP.NOSE, 0] - ear[:, 0]) if len(bottom) else 0.0
     return 1.0 if look >= 0 else -1.0
 
 
@@ -511,8 +512,8 @@ def _visibility_problem(
     def seen(a: KP, b: KP) -> bool:
         if side is not None and a in _LEFT.values():
             key = next(k for k, v in _LEFT.items() if v == a)
-            return float(np.median(sc[:, side[key]])) >= c.min_score
-        return float(np.median(np.maximum(sc[:, a], sc[:, b]))) >= c.min_score
+            return median(sc[:, side[key]]) >= c.min_score
+        return median(np.maximum(sc[:, a], sc[:, b])) >= c.min_score
 
     if not seen(KP.LEFT_HIP, KP.RIGHT_HIP):
         return "hips hidden"
@@ -528,7 +529,7 @@ def _visibility(bottom: TrackSeries, side: dict[str, KP] | None) -> float:
     idx = list((side or _LEFT).values())
     if side is None:
         idx += list(_RIGHT.values())
-    return float(np.clip(np.median(bottom.scores[:, idx]) / 0.6, 0.3, 1.0))
+    return float(np.clip(median(bottom.scores[:, idx]) / 0.6, 0.3, 1.0))
 
 
 def _upright(lift: Lift, standing: TrackSeries, c: PostureConfig) -> TrackSeries:
@@ -601,7 +602,7 @@ def _any(a: Arr) -> bool:
 def _nanmedian(a: Arr) -> float:
     a = np.asarray(a, dtype=np.float64)
     a = a[np.isfinite(a)]
-    return float(np.median(a)) if a.size else math.nan
+    return median(a) if a.size else math.nan
 
 
 def _r(v: float) -> float | None:

@@ -17,6 +17,7 @@ import numpy.typing as npt
 from edge.pose.base import Image
 from edge.pose.movenet_single import MoveNetSingle, square_crops
 from edge.poses import Poses, iou_matrix, keypoint_boxes, nms
+from edge.stats import median
 
 BoxFinder = Callable[[Image], tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]]
 
@@ -151,4 +152,4 @@ def _same_person(
     gap = np.linalg.norm(poses.xy[i, both] - poses.xy[j, both], axis=1)
     wh = poses.boxes[[i, j], 2:] - poses.boxes[[i, j], :2]
     size = float(np.sqrt(np.clip(wh[:, 0] * wh[:, 1], 1.0, None).min()))
-    return float(np.median(gap)) < near * size
+    return median(gap) < near * size
