@@ -25,7 +25,7 @@ def _cmd_models(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     dirs = [Path(args.dir)] if args.dir else search_dirs()
     print(f"looking in: {', '.join(str(d) for d in dirs)}")
-    statuses = {key: check(spec, dirs) for key, spec in manifest.items()}
+    statuses = {key: check(spec, dirs, recheck=True) for key, spec in manifest.items()}
     for key, status in statuses.items():
         if status.ok:
             kind = f"{status.spec.role}, {status.spec.licence.split(' ')[0]}"

@@ -2,19 +2,21 @@
 
 Weights are never shipped with the code. They are looked up in ``$LIFTWATCH_MODEL_DIR``, then
 ``./models/``, and verified against the manifest's sha256 so a truncated download or a
-swapped file fails loudly at start-up instead of producing wrong poses.
+swapped file fails loudly at start-up instead of producing wrong poses. A file verified once is
+not hashed again at start-up until it changes; `liftwatch-edge models` always hashes.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
+from edge import local_cache
 
 MANIFEST_PATH = Path(__file__).parent / "manifest.yaml"
 """A link to ``models/manifest.yaml`` in a checkout; a copy of it in an installed wheel."""
@@ -47,8 +49,8 @@ _FIELDS = {"file", "sha256", "role", "backend", "licence", "source", "input", "o
 _REQUIRED = _FIELDS - {"keypoints"}
 
 
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-"""libyaml's parser where PyYAML has it: the pure-Python one costs ~10 ms per read at start-up."""
+MANIFEST_RECORD = "manifest.json"
+VERIFIED_RECORD = "verified-models.json"
 
 
 def load_manifest(path: Path = MANIFEST_PATH) -> dict[str, ModelSpec]:
@@ -57,10 +59,32 @@ def load_manifest(path: Path = MANIFEST_PATH) -> dict[str, ModelSpec]:
     return dict(_load_manifest(path, st.st_mtime_ns, st.st_size))
 
 
+def _parse_manifest(path: Path) -> Any:
+    """The manifest as YAML parses it. Importing PyYAML costs ~9 ms of every start, so the
+    parsed form is kept as JSON per version of the file (`edge.local_cache`)."""
+    st = path.stat()
+    where, version = str(path.resolve()), _file_version(st)
+    record = local_cache.read_record(MANIFEST_RECORD)
+    if record.get("path") == where and record.get("version") == version and "entries" in record:
+        return record["entries"]
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: ~10 ms faster a read
+    with path.open(encoding="utf-8") as fh:
+        raw = yaml.load(fh, Loader=loader)
+    try:
+        if json.loads(json.dumps(raw)) == raw:  # e.g. a YAML date would not come back the same
+            local_cache.write_record(
+                MANIFEST_RECORD, {"path": where, "version": version, "entries": raw}
+            )
+    except (TypeError, ValueError):
+        pass
+    return raw
+
+
 @functools.lru_cache(maxsize=8)
 def _load_manifest(path: Path, mtime_ns: int, size: int) -> dict[str, ModelSpec]:
-    with path.open(encoding="utf-8") as fh:
-        raw = yaml.load(fh, Loader=_Loader)
+    raw = _parse_manifest(path)
     specs = {}
     for key, entry in raw.items():
         missing = _REQUIRED - set(entry)
@@ -98,21 +122,47 @@ class ModelStatus:
     problem: str | None
 
 
-def _hash_cached(path: Path, _cache: dict[tuple[str, float, int], str] = {}) -> str:  # noqa: B006
-    """Hash once per (path, mtime, size) per process: the agent and the bench resolve twice."""
-    st = path.stat()
-    key = (str(path), st.st_mtime, st.st_size)
-    if key not in _cache:
-        _cache[key] = sha256_of(path)
-    return _cache[key]
+def _file_version(st: os.stat_result) -> list[int]:
+    """Size, modification and change times, inode: any rewrite, copy or rename-over of a
+    file changes its change time, which only the clock sets."""
+    return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
 
 
-def check(spec: ModelSpec, dirs: list[Path] | None = None) -> ModelStatus:
+_hashed: dict[tuple[str, tuple[int, ...]], str] = {}
+"""This process's hashes by file and version: the agent and the bench resolve twice."""
+
+
+def _sha256_once(path: Path, expected: str) -> str:
+    """sha256 of ``path``, hashed once per version of the file on this machine.
+
+    Hashing the three default models costs ~14 ms of every start. A version that matched
+    ``expected`` is kept in `edge.local_cache`, so the next start finds it verified; a
+    version that did not match is hashed every time, so its error names its real hash.
+    """
+    where = str(path.resolve())
+    version = _file_version(path.stat())
+    key = (where, tuple(version))
+    if key in _hashed:
+        return _hashed[key]
+    record = local_cache.read_record(VERIFIED_RECORD)
+    if record.get(where) == {"version": version, "sha256": expected}:
+        _hashed[key] = expected
+        return expected
+    actual = _hashed[key] = sha256_of(path)
+    if actual == expected:
+        kept = {k: v for k, v in record.items() if Path(k).is_file()}
+        kept[where] = {"version": version, "sha256": actual}
+        local_cache.write_record(VERIFIED_RECORD, kept)
+    return actual
+
+
+def check(spec: ModelSpec, dirs: list[Path] | None = None, recheck: bool = False) -> ModelStatus:
+    """Find ``spec``'s file and verify it; ``recheck`` hashes it even if verified before."""
     dirs = search_dirs() if dirs is None else dirs
     for d in dirs:
         candidate = d / spec.file
         if candidate.is_file():
-            actual = _hash_cached(candidate)
+            actual = sha256_of(candidate) if recheck else _sha256_once(candidate, spec.sha256)
             if actual != spec.sha256:
                 return ModelStatus(
                     spec,

@@ -16,24 +16,10 @@ import platform
 from functools import cache
 from pathlib import Path
 
+from edge.local_cache import CACHE_ENV as CACHE_ENV
+from edge.local_cache import cache_dir
+
 log = logging.getLogger(__name__)
-
-CACHE_ENV = "LIFTWATCH_CACHE_DIR"
-"""Where optimised graphs go; default ``$XDG_CACHE_HOME/liftwatch`` (``~/.cache/liftwatch``).
-Set it to an empty string to turn the cache off."""
-
-
-def cache_dir() -> Path | None:
-    env = os.environ.get(CACHE_ENV)
-    if env is not None:
-        return Path(env).expanduser() if env.strip() else None
-    base = os.environ.get("XDG_CACHE_HOME")
-    if not base:
-        try:
-            base = str(Path.home() / ".cache")
-        except RuntimeError:  # no HOME and no passwd entry, e.g. a bare service account
-            return None
-    return Path(base) / "liftwatch"
 
 
 @cache

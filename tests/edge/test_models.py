@@ -1,11 +1,23 @@
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
+from edge import models
 from edge.cli import main
-from edge.models import ModelError, check, load_manifest, resolve
+from edge.models import (
+    MANIFEST_PATH,
+    ModelError,
+    ModelSpec,
+    ModelStatus,
+    check,
+    load_manifest,
+    resolve,
+)
+
+_real_sha256 = models.sha256_of
 
 
 def test_manifest_lists_the_supported_models_with_provenance() -> None:
@@ -79,3 +91,53 @@ def test_models_require_names_unknown_keys_and_fails_on_missing_ones(
     assert "unknown model(s) no_such" in capsys.readouterr().err
     assert main(["models", "--dir", str(tmp_path), "--require", "movenet_lightning"]) == 1
     assert "required model(s) unavailable: movenet_lightning" in capsys.readouterr().err
+
+
+def _spec_for(path: Path) -> ModelSpec:
+    import hashlib
+
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    base = load_manifest()["movenet_lightning"]
+    return ModelSpec(**{**vars(base), "file": path.name, "sha256": digest})
+
+
+def test_a_verified_file_is_not_hashed_again_until_it_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LIFTWATCH_CACHE_DIR", str(tmp_path / "cache"))
+    weights = tmp_path / "w.onnx"
+    weights.write_bytes(b"weights")
+    spec = _spec_for(weights)
+    hashed: list[Path] = []
+    monkeypatch.setattr(models, "sha256_of", lambda p: hashed.append(p) or _real_sha256(p))
+
+    def next_start() -> ModelStatus:
+        monkeypatch.setattr(models, "_hashed", {})  # a new process
+        return check(spec, [tmp_path])
+
+    assert next_start().ok and len(hashed) == 1
+    assert next_start().ok and len(hashed) == 1  # the record says this version matched
+    assert check(spec, [tmp_path], recheck=True).ok and len(hashed) == 2  # `models` always hashes
+    weights.write_bytes(b"weightz")  # same size, new content
+    status = next_start()
+    assert not status.ok and "corrupt" in (status.problem or "") and len(hashed) == 3
+    assert not next_start().ok and len(hashed) == 4  # a mismatch is never taken from the record
+
+
+def test_the_manifest_is_read_back_from_its_record_until_it_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LIFTWATCH_CACHE_DIR", str(tmp_path / "cache"))
+    manifest = tmp_path / "manifest.yaml"
+    manifest.write_text(MANIFEST_PATH.read_text(encoding="utf-8"), encoding="utf-8")
+    assert load_manifest(manifest) == load_manifest()
+    record = tmp_path / "cache" / models.MANIFEST_RECORD
+    kept = json.loads(record.read_text())
+    assert "yolox_nano" in kept["entries"]
+    del kept["entries"]["yolox_nano"]  # proves the next read comes from the record
+    record.write_text(json.dumps(kept))
+    assert "yolox_nano" not in models._parse_manifest(manifest)
+    text = manifest.read_text(encoding="utf-8")
+    manifest.write_text(text.replace("\nyolox_nano:", "\nyolox_renamed:"), encoding="utf-8")
+    specs = load_manifest(manifest)  # a new version of the file: parsed again
+    assert "yolox_renamed" in specs and "movenet_lightning" in specs
