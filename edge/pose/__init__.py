@@ -81,7 +81,8 @@ def create_estimator(
         raise ModelError(f"{key} is a {spec.role} model, not a pose model: {pose_model_keys()}")
     finder: BoxFinder
     if spec.backend == "movenet_multipose":
-        multi = MoveNetMultiPose(spec, path, threads, min_person_score=0.2)
+        # As a keyframe finder it runs on one frame in ten: no memory pattern (see make_session).
+        multi = MoveNetMultiPose(spec, path, threads, min_person_score=0.2, mem_pattern=not refine)
         if not refine:
             return multi
         # Keyframes only propose crops, which the refiner then confirms or drops: a low bar

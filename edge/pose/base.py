@@ -26,12 +26,18 @@ class PoseEstimator(Protocol):
     def __call__(self, image: Image) -> Poses: ...
 
 
-def make_session(path: Path, threads: int = 1) -> Any:
+def make_session(path: Path, threads: int = 1, mem_pattern: bool = True) -> Any:
     """An ONNX Runtime CPU session pinned to ``threads`` intra-op threads.
 
     Inter-op parallelism is off: these graphs are a single chain, and on a 4-core Pi the
     spare cores are better spent decoding the next frame. The fully optimised graph is kept
     on disk the first time (`edge.pose.graph_cache`) and loaded as is after that.
+
+    ``mem_pattern=False`` suits a model run only now and then (keyframes, lift bottoms).
+    ONNX Runtime's memory pattern plans one block for a whole run and allocates it at the
+    second run, on top of the first run's tensors, which its arena keeps: 5-20 MB more
+    resident per model and a second run as slow as the first. It pays back ~2 % per run
+    only over many runs, as the per-frame model makes.
     """
     import onnxruntime as ort
 
@@ -42,6 +48,7 @@ def make_session(path: Path, threads: int = 1) -> Any:
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         opts.graph_optimization_level = level
         opts.log_severity_level = 3
+        opts.enable_mem_pattern = mem_pattern
         return opts
 
     providers = ["CPUExecutionProvider"]
@@ -58,11 +65,17 @@ def make_session(path: Path, threads: int = 1) -> Any:
         return ort.InferenceSession(str(path), options(full), providers=providers)
     opts = options(full)
     opts.optimized_model_filepath = str(staging)
+    # Weights in a file of their own, which ONNX Runtime maps (see graph_cache.LAYOUT).
+    weights = staging.with_name(graph_cache.weights_name(optimised))
+    prefix = "session.optimized_model_external_initializers_"
+    opts.add_session_config_entry(prefix + "file_name", weights.name)
+    opts.add_session_config_entry(prefix + "min_size_in_bytes", "1024")
     try:
         session = ort.InferenceSession(str(path), opts, providers=providers)
     except Exception as exc:  # e.g. a full disk; without saving, the model itself decides
         log.debug("could not write optimised graph %s: %s", staging, exc)
         staging.unlink(missing_ok=True)
+        weights.unlink(missing_ok=True)
         return ort.InferenceSession(str(path), options(full), providers=providers)
     try:
         os.replace(staging, optimised)

@@ -25,9 +25,10 @@ class MoveNetMultiPose:
         threads: int = 1,
         min_person_score: float = 0.2,
         long_side: int | None = None,
+        mem_pattern: bool = True,
     ) -> None:
         self.name = spec.key
-        self.session = make_session(path, threads)
+        self.session = make_session(path, threads, mem_pattern)
         self.input_name = str(spec.input.get("name", "input"))
         self.long_side = int(long_side or spec.input.get("long_side", 256))
         self.min_person_score = min_person_score

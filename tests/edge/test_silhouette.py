@@ -268,3 +268,21 @@ def test_real_model_measures_a_lifters_back_at_the_bottom(clips_dir: Path, model
     assert shape.mask_quality > 0.8
     assert shape.points >= 20
     assert 0.0 < shape.curvature < 0.2  # bowed backwards, by a few percent of trunk length
+
+
+def test_the_mask_session_is_made_when_the_first_mask_is_asked_for(model_dir: Path) -> None:
+    contour = BackContour()
+    assert contour._session is None  # a camera that sees no lift never loads it
+    prob = contour.mask(np.zeros((256, 256, 3), np.uint8))
+    assert prob.shape == (256, 256) and contour._session is not None
+
+
+def test_a_missing_mask_model_still_fails_at_start_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from edge.models import ModelError
+
+    monkeypatch.setenv("LIFTWATCH_MODEL_DIR", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ModelError, match=r"blazepose_landmark_full\.onnx not found"):
+        BackContour()

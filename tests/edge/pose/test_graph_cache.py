@@ -40,6 +40,8 @@ def test_first_session_keeps_the_optimised_graph_and_the_next_loads_it_unchanged
     first = _keypoints(make_session(lightning))
     kept = list(tmp_path.rglob("*.onnx"))
     assert len(kept) == 1 and kept[0].name.startswith("movenet_singlepose_lightning_v4-")
+    weights = list(tmp_path.rglob("*.weights"))  # kept apart, so ONNX Runtime maps them
+    assert len(weights) == 1 and weights[0].stat().st_size > 1_000_000
     assert not list(tmp_path.rglob("*.tmp"))
     second = _keypoints(make_session(lightning))
     np.testing.assert_array_equal(first, expected)
@@ -63,7 +65,28 @@ def test_a_broken_cached_graph_is_rebuilt_with_a_warning(
         keypoints = _keypoints(make_session(lightning))
     np.testing.assert_array_equal(keypoints, expected)
     assert "rebuilding" in caplog.text
-    assert target.stat().st_size > 1_000_000
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        np.testing.assert_array_equal(_keypoints(make_session(lightning)), expected)
+    assert "rebuilding" not in caplog.text  # the rebuilt graph and its weights load as kept
+
+
+@pytest.mark.models
+def test_truncated_kept_weights_are_rebuilt_with_a_warning(
+    lightning: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    expected = _uncached(lightning, monkeypatch)
+    monkeypatch.setenv(graph_cache.CACHE_ENV, str(tmp_path))
+    make_session(lightning)
+    (weights,) = tmp_path.rglob("*.weights")
+    weights.write_bytes(weights.read_bytes()[:1000])
+    with caplog.at_level(logging.WARNING):
+        keypoints = _keypoints(make_session(lightning))
+    np.testing.assert_array_equal(keypoints, expected)
+    assert "rebuilding" in caplog.text
 
 
 def test_the_key_follows_the_model_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
