@@ -20,6 +20,7 @@ import csv
 import json
 import math
 import os
+import re
 import shlex
 import shutil
 import statistics
@@ -185,6 +186,13 @@ def read_labels(clips_dir: Path) -> dict[str, dict[str, str]]:
         return {row["clip"]: row for row in csv.DictReader(f)}
 
 
+def labelled_people(labels: dict[str, str] | None) -> int | None:
+    """Persons labels.csv says are in view: the leading number of its ``people`` column
+    (some rows read "1 lifter + background people": at least the one)."""
+    found = re.match(r"\s*(\d+)", (labels or {}).get("people") or "")
+    return int(found.group(1)) if found else None
+
+
 def flags_for(ours: Detections, peer: Detections, labelled: int | None) -> list[str]:
     """Why ours might not be finding every person in view on this clip."""
     flags = []
@@ -224,7 +232,7 @@ def compare_clip(
             )
         ours_found, peer_found = ours_detections(ours_out), peer_detections(peer_out)
     ours, peer = summarise(ours_runs, stat), summarise(peer_runs, stat)
-    labelled = int(labels["people"]) if labels and labels.get("people") else None
+    labelled = labelled_people(labels)
     return ClipResult(
         clip=clip.name,
         resolution=(labels or {}).get("resolution", "?"),
