@@ -85,7 +85,12 @@ class Agent:
         self.analyzer: LiftAnalyzer | None = None
         if frames is not None:
             self.pipeline = pipeline or build_pipeline(
-                cfg.model, cfg.refine, cfg.threads, cfg.silhouette, cfg.lift_config()
+                cfg.model,
+                cfg.refine,
+                cfg.threads,
+                cfg.silhouette,
+                cfg.lift_config(),
+                reuse_still=cfg.reuse_still,
             )
         else:
             self.analyzer = LiftAnalyzer(cfg.lift_config())

@@ -183,6 +183,10 @@ class LiftAnalyzer:
             self.sampler.observe(t, poses, image)
         return [self._judge(lift) for lift in self.detector.update(t, poses)]
 
+    def in_lift(self, track_id: int) -> bool:
+        """A lift under way: its timing and posture need this track's keypoints fresh."""
+        return self.detector.in_lift(track_id)
+
     def end_track(self, track_id: int) -> None:
         """The tracker retired this track: drop its lift in progress and its samples."""
         self.detector.end_track(track_id)

@@ -37,6 +37,7 @@ class AnalyzeOptions:
     threads: int = 1
     silhouette: bool = True
     progress: bool = True
+    reuse_still: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +80,9 @@ def lift_record(judged: JudgedLift) -> dict[str, Any]:
 def analyze(opts: AnalyzeOptions, log: IO[str] = sys.stderr) -> AnalyzeSummary:
     """Run the pipeline over a clip; raises SourceError / ModelError with clear messages."""
     source = open_source(opts.clip, opts.fps, prefetch=True)
-    pipeline = build_pipeline(opts.model, opts.refine, opts.threads, opts.silhouette)
+    pipeline = build_pipeline(
+        opts.model, opts.refine, opts.threads, opts.silhouette, reuse_still=opts.reuse_still
+    )
     is_file = isinstance(source, Prefetch | FileSource)
     live_writer = OverlayWriter(opts.render, opts.fps) if opts.render and not is_file else None
     opts.out.parent.mkdir(parents=True, exist_ok=True)

@@ -55,6 +55,7 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
         threads=args.threads,
         silhouette=not args.no_silhouette,
         progress=not args.quiet,
+        reuse_still=not args.no_reuse_still,
     )
     analyze(opts)
     return 0
@@ -148,6 +149,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-silhouette",
         action="store_true",
         help="judge posture from keypoints only (skips the back-contour model at lift bottoms)",
+    )
+    p.add_argument(
+        "--no-reuse-still",
+        action="store_true",
+        help="pose every followed person on every frame, even one whose crop did not change",
     )
     _add_model_options(p)
     p.set_defaults(func=_cmd_analyze)

@@ -132,6 +132,9 @@ class AgentConfig(BaseModel):
     refine: str | None = "movenet_lightning"
     threads: int = Field(default=1, ge=1, le=64)
     silhouette: bool = True
+    reuse_still: bool = True
+    """Report a followed person whose crop's pixels did not change with their last keypoints
+    instead of posing them again (never during a lift; at most 4 frames in a row)."""
     broker: BrokerConfig = BrokerConfig()
     outbox: OutboxConfig = OutboxConfig()
     stats_interval_s: float = Field(default=30.0, gt=0)

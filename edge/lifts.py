@@ -207,6 +207,17 @@ class LiftDetector:
             del self._tracks[k]
         return lifts
 
+    def in_lift(self, track_id: int) -> bool:
+        """Whether this track may be in a lift: from the first frame after its last standing
+        one (where a lift would start) until it stands up again or the cycle is dropped, and
+        before it has a standing reference (those frames are replayed once it has one)."""
+        tr = self._tracks.get(track_id)
+        if tr is None:
+            return False
+        if tr.ref_t == -math.inf or tr.phase is not _Phase.IDLE:
+            return True
+        return tr.armed and tr.last_stand_t < tr.last_t
+
     def end_track(self, track_id: int) -> None:
         """The tracker retired this track: forget it, dropping any lift in progress."""
         self._tracks.pop(track_id, None)

@@ -10,10 +10,13 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from edge.analysis import JudgedLift, LiftAnalyzer
 from edge.frames import Frame
 from edge.lifts import LiftConfig
 from edge.pose.base import PoseEstimator
+from edge.pose.tracking import CropTracking
 from edge.poses import Poses
 from edge.track import Tracker
 
@@ -68,6 +71,12 @@ class PosePipeline:
         for track_id in self.tracker.ended:
             self.analyzer.end_track(track_id)
         lifts = self.analyzer.update(frame.t, tracked, frame.image)
+        if isinstance(self.estimator, CropTracking):
+            # A lift's timing and posture come from fresh keypoints, never reused ones.
+            analyzer = self.analyzer
+            self.estimator.keep_fresh(
+                np.array([analyzer.in_lift(int(tid)) for tid in tracked.track_ids], np.bool_)
+            )
         self.clock.add("lifts", time.perf_counter() - t2)
         return TrackedFrame(frame, tracked, lifts)
 
@@ -93,11 +102,12 @@ def build_pipeline(
     threads: int = 1,
     silhouette: bool = True,
     lift_config: LiftConfig | None = None,
+    reuse_still: bool = True,
 ) -> PosePipeline:
     """Every stage as `analyze` and the agent run them; raises ModelError naming a bad file."""
     from edge.pose import create_estimator
 
-    estimator = create_estimator(model, threads=threads, refine=refine)
+    estimator = create_estimator(model, threads=threads, refine=refine, reuse_still=reuse_still)
     contour = None
     if silhouette:
         from edge.silhouette import BackContour

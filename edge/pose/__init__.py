@@ -66,6 +66,7 @@ def create_estimator(
     detector: str = DEFAULT_DETECTOR,
     refine: str | None = None,
     keyframe_every: int = 10,
+    reuse_still: bool = True,
 ) -> PoseEstimator:
     """A ready estimator for manifest ``key``; raises `ModelError` naming any missing file.
 
@@ -74,6 +75,8 @@ def create_estimator(
     refiner follows each of them on crops in between (see `edge.pose.tracking`). A
     single-person ``key`` is the two-stage path: ``detector`` boxes, then ``key`` on each
     crop; with ``refine`` set the detector runs on keyframes only and ``key`` follows.
+    Following people, ``reuse_still`` reports a person whose crop did not change again
+    instead of posing them (see `edge.pose.tracking`).
     """
     manifest = load_manifest()
     spec, path = resolve(key, manifest)
@@ -98,7 +101,11 @@ def create_estimator(
         if not refine:
             return TwoStage(persons, single)
         return CropTracking(
-            persons, single, keyframe_every=keyframe_every, name=f"{key}+{detector}"
+            persons,
+            single,
+            keyframe_every=keyframe_every,
+            name=f"{key}+{detector}",
+            reuse_still=reuse_still,
         )
     else:
         raise ModelError(f"model {key}: no back-end for {spec.backend!r}")
@@ -106,7 +113,13 @@ def create_estimator(
     if ref_spec.backend != "movenet_single":
         raise ModelError(f"--refine needs a single-person model, {refine} is {ref_spec.backend}")
     refiner = MoveNetSingle(ref_spec, ref_path, threads)
-    return CropTracking(finder, refiner, keyframe_every=keyframe_every, name=f"{key}>{refine}")
+    return CropTracking(
+        finder,
+        refiner,
+        keyframe_every=keyframe_every,
+        name=f"{key}>{refine}",
+        reuse_still=reuse_still,
+    )
 
 
 def _boxes_of(estimator: PoseEstimator) -> BoxFinder:

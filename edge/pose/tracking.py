@@ -5,12 +5,21 @@ on keyframes only; in between, each person is re-estimated by MoveNet Lightning 
 taken around their keypoints in the previous frame. That is cheaper than a whole-frame pass
 for the one to three people a warehouse camera usually sees, and the crop gives the model
 the person at full input resolution, so keypoints of people far from the camera get better.
+
+A person who has not moved is not posed again: the pixels of their crop are compared, as a
+small grey patch, with the ones they were last posed on, and while the difference stays
+under camera noise their last keypoints are reported again (at most ``max_reuse`` frames in
+a row). The model would give the same person back from the same pixels, at ~5 ms a crop;
+someone standing between lifts or waiting by a station costs nothing. The caller marks
+people whose keypoints must stay fresh (`keep_fresh`: a lift under way), who are posed on
+every frame.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+import cv2
 import numpy as np
 import numpy.typing as npt
 
@@ -20,6 +29,10 @@ from edge.poses import Poses, iou_matrix, keypoint_boxes, nms
 from edge.stats import median
 
 BoxFinder = Callable[[Image], tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]]
+
+PATCH_SIZE = 24
+"""Side of the grey patch a crop is reduced to for the stillness test: each patch pixel
+averages 16 frame pixels or more, which evens out compression noise."""
 
 
 class CropTracking:
@@ -40,6 +53,9 @@ class CropTracking:
         max_people: int = 6,
         shrink: float = 0.9,
         name: str = "",
+        reuse_still: bool = True,
+        still_diff: int = 8,
+        max_reuse: int = 4,
     ) -> None:
         self.name = name or f"{refiner.name}+tracking"
         self.finder = finder
@@ -53,6 +69,24 @@ class CropTracking:
         self._squares = np.zeros((0, 3), np.float32)
         self._centres = np.zeros((0, 2), np.float32)  # keypoint centres that made the squares
         self.keyframes = 0
+        self.reuse_still = reuse_still
+        self.still_diff = still_diff
+        self.max_reuse = max(0, max_reuse)
+        # Per followed person, aligned with _squares: last output pose, the square and grey
+        # patch of the frame they were last posed on, frames reused since, must-pose flag.
+        self._last = Poses.empty()
+        self._posed_on = np.zeros((0, 3), np.float32)
+        self._patches: list[npt.NDArray[np.int16] | None] = []
+        self._reused = np.zeros(0, np.int64)
+        self._fresh = np.zeros(0, np.bool_)
+        self.crops_posed = 0
+        self.crops_reused = 0
+
+    def keep_fresh(self, fresh: npt.NDArray[np.bool_]) -> None:
+        """Mark, per person of the last returned `Poses` (same order), who must be posed
+        on the next frame whatever their pixels do; a mask of another length is ignored."""
+        if len(fresh) == len(self._fresh):
+            self._fresh = np.asarray(fresh, np.bool_).copy()
 
     def __call__(self, image: Image) -> Poses:
         keyframe = self._force_keyframe or self._calls % self.keyframe_every == 0
@@ -62,7 +96,8 @@ class CropTracking:
         if keyframe:
             self.keyframes += 1
             squares, centres = self._add_found(image, squares, centres)
-        poses = self.refiner.on_squares(image, squares)
+        still = self._still(image, squares, followed)
+        poses, posed_on, patches, reused = self._pose(image, squares, still)
         keep = _dedupe(poses, self.min_person_score)
         # Losing someone we were following makes the next frame a keyframe, so a person who
         # moves out of their crop is found again at once rather than a second later.
@@ -71,7 +106,66 @@ class CropTracking:
         self._squares, self._centres = self._follow(
             poses, squares[keep], centres[keep], image.shape[1], image.shape[0]
         )
+        self._last = poses
+        self._posed_on = posed_on[keep]
+        self._patches = [patches[int(i)] for i in keep]
+        self._reused = reused[keep]
+        self._fresh = np.zeros(len(keep), np.bool_)
         return poses
+
+    def _still(
+        self, image: Image, squares: npt.NDArray[np.float32], followed: int
+    ) -> npt.NDArray[np.bool_]:
+        """Per crop: the followed person whose last pose can be reported again unchanged.
+
+        Their crop was not moved by a keyframe, nobody asked for them fresh, they have not
+        been reused ``max_reuse`` times in a row, and inside the square they were last posed
+        in, this frame differs from that one by less than ``still_diff`` grey levels in
+        every patch pixel.
+        """
+        still = np.zeros(len(squares), np.bool_)
+        if not self.reuse_still or len(self._last) != followed:
+            return still
+        for i in range(followed):
+            ref = self._patches[i]
+            if (
+                ref is None
+                or self._fresh[i]
+                or self._reused[i] >= self.max_reuse
+                or not np.array_equal(squares[i], self._squares[i])
+            ):
+                continue
+            now = grey_patch(image, self._posed_on[i])
+            still[i] = now is not None and int(np.abs(now - ref).max()) < self.still_diff
+        return still
+
+    def _pose(
+        self, image: Image, squares: npt.NDArray[np.float32], still: npt.NDArray[np.bool_]
+    ) -> tuple[
+        Poses, npt.NDArray[np.float32], list[npt.NDArray[np.int16] | None], npt.NDArray[np.int64]
+    ]:
+        """Poses per crop (the refiner's, or the last one for still people), and per crop
+        the square and patch its pose was made on and how many frames it has been reused."""
+        moved = np.flatnonzero(~still)
+        fresh = self.refiner.on_squares(image, squares[moved])
+        self.crops_posed += len(moved)
+        self.crops_reused += len(squares) - len(moved)
+        if not still.any():
+            patches = [grey_patch(image, sq) if self.reuse_still else None for sq in squares]
+            return fresh, squares.copy(), patches, np.zeros(len(squares), np.int64)
+        xy = np.empty((len(squares), 17, 2), np.float32)
+        scores = np.empty((len(squares), 17), np.float32)
+        posed_on = squares.copy()
+        patches: list[npt.NDArray[np.int16] | None] = [None] * len(squares)
+        reused = np.zeros(len(squares), np.int64)
+        for i in np.flatnonzero(still):
+            xy[i], scores[i] = self._last.xy[i], self._last.scores[i]
+            posed_on[i], patches[i] = self._posed_on[i], self._patches[i]
+            reused[i] = self._reused[i] + 1
+        for k, i in enumerate(moved):
+            xy[i], scores[i] = fresh.xy[k], fresh.scores[k]
+            patches[i] = grey_patch(image, squares[i])
+        return Poses.from_arrays(xy=xy, scores=scores), posed_on, patches, reused
 
     def _add_found(
         self, image: Image, squares: npt.NDArray[np.float32], centres: npt.NDArray[np.float32]
@@ -111,6 +205,26 @@ class CropTracking:
         nxt[:, 0] = nxt[:, 0].clip(0, width)
         nxt[:, 1] = nxt[:, 1].clip(0, height)
         return nxt.astype(np.float32), centre.astype(np.float32)
+
+
+def grey_patch(
+    image: Image, square: npt.NDArray[np.float32], size: int = PATCH_SIZE
+) -> npt.NDArray[np.int16] | None:
+    """The part of a crop square inside the frame, shrunk to size² grey levels (None when
+    less than size pixels of it are in the frame).
+
+    Every step-th pixel is read first, ~4 per patch pixel across: averaging a whole
+    1000-pixel square costs ~2 ms, as much as the pose it would save."""
+    cx, cy, side = (float(v) for v in square)
+    h, w = image.shape[:2]
+    x0, x1 = max(0, int(cx - side / 2)), min(w, int(cx + side / 2))
+    y0, y1 = max(0, int(cy - side / 2)), min(h, int(cy + side / 2))
+    if x1 - x0 < size or y1 - y0 < size:
+        return None
+    step = max(1, min(x1 - x0, y1 - y0) // (4 * size))
+    roi = image[y0:y1:step, x0:x1:step]
+    small = cv2.resize(roi, (size, size), interpolation=cv2.INTER_AREA)
+    return cv2.cvtColor(small, cv2.COLOR_BGR2GRAY).astype(np.int16)
 
 
 def _square_boxes(squares: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:

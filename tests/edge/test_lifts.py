@@ -335,3 +335,21 @@ def test_real_clip_lift_count(clip: str, clips_dir: Path, model_dir: Path):
     finally:
         source.close()
     assert lo <= len(lifts) <= hi
+
+
+def test_in_lift_only_between_leaving_standing_and_standing_again():
+    """What the pose stage asks before reusing a still person's keypoints (see tracking)."""
+    detector = LiftDetector(LiftConfig())
+    phases = []
+    lifts = []
+    for t, poses in stream({3: cycle(0.1, t0=2.0)}, 6.0):
+        lifts += detector.update(t, poses)
+        phases.append((t, detector.in_lift(3)))
+    assert len(lifts) == 1
+    lift = lifts[0]
+    # Busy until the first standing reference (3 upright frames: a track first seen mid-lift
+    # is replayed from them), then on every frame of the lift after its start (the last
+    # standing frame), including the first steps down not yet low enough to call a descent.
+    expected = [t for t, _ in phases if t < 0.2 or lift.start < t < lift.end]
+    assert [t for t, b in phases if b] == expected
+    assert not detector.in_lift(99)  # a track it never saw
