@@ -172,35 +172,28 @@ lifts = Table(
     Index(None, "site", "zone", "bottom"),
 )
 
-lift_hourly = Table(
-    "lift_hourly",
-    metadata,
-    Column("site", String(64), primary_key=True),
-    Column("camera", String(64), primary_key=True),
-    Column("zone", String(64), primary_key=True),
-    Column("team", String(64), primary_key=True),
-    Column("shift", String(64), primary_key=True),
-    Column("day", Date, primary_key=True),
-    Column("hour", UTCDateTime, primary_key=True),
-    *(Column(name, Integer, nullable=False, default=0) for name in ROLLUP_COUNTS),
-    Index(None, "hour"),
-    Index(None, "site", "hour"),
-)
 
-lift_daily = Table(
-    "lift_daily",
-    metadata,
-    Column("site", String(64), primary_key=True),
-    Column("camera", String(64), primary_key=True),
-    Column("zone", String(64), primary_key=True),
-    Column("team", String(64), primary_key=True),
-    Column("shift", String(64), primary_key=True),
-    Column("day", Date, primary_key=True),
-    Column("utc_day", Date, primary_key=True),
-    *(Column(name, Integer, nullable=False, default=0) for name in ROLLUP_COUNTS),
-    Index(None, "utc_day"),
-    Index(None, "site", "utc_day"),
-)
+def _rollup_table(name: str, period: Column[Any]) -> Table:
+    """A roll-up: lift counters per site, camera, zone, team, shift, site day and ``period``."""
+    return Table(
+        name,
+        metadata,
+        Column("site", String(64), primary_key=True),
+        Column("camera", String(64), primary_key=True),
+        Column("zone", String(64), primary_key=True),
+        Column("team", String(64), primary_key=True),
+        Column("shift", String(64), primary_key=True),
+        Column("day", Date, primary_key=True),
+        period,
+        *(Column(c, Integer, nullable=False, default=0) for c in ROLLUP_COUNTS),
+        Index(None, period.name),
+        Index(None, "site", period.name),
+    )
+
+
+lift_hourly = _rollup_table("lift_hourly", Column("hour", UTCDateTime, primary_key=True))
+
+lift_daily = _rollup_table("lift_daily", Column("utc_day", Date, primary_key=True))
 """The hourly roll-up again per UTC day: a month is 30 rows per camera and shift, so a
 30-day summary reads whole days here and only the partial hours at its ends hourly."""
 
