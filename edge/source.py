@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import queue
 import random
 import re
 import sys
@@ -30,6 +29,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from edge.background import Background
 from edge.frames import Frame
 
 log = logging.getLogger(__name__)
@@ -133,7 +133,7 @@ class FileSource(FrameSource):
             raise SourceError(f"video file {self.path}: not readable (permission denied)")
         # FFmpeg's default is a decoder thread per core, so one of them fights inference for
         # its core: leave one core to inference (one thread by default), the rest decode.
-        threads = max(1, _cpus_usable() - 1)
+        threads = max(1, cpus_usable() - 1)
         self._cap = cv2.VideoCapture(
             str(self.path), cv2.CAP_FFMPEG, [cv2.CAP_PROP_N_THREADS, threads]
         )
@@ -465,77 +465,41 @@ class LiveSource(FrameSource):
 class Prefetch(FrameSource):
     """Decodes the next frames in a background thread while the consumer runs inference.
 
-    The queue is small so memory stays bounded and a file is never read far ahead; an
-    exception in the decoder is re-raised in the consumer. Use it for files: live sources
-    already read in the background and a queue would only add latency. One queued frame is
-    enough: decoding the frames behind one analysed frame takes less time than analysing it
-    (3-6 ms against 8-10 on the clips here), so the decoder is never behind, and each
-    extra 1080p frame held is 6 MB.
+    An exception in the decoder is re-raised in the consumer. Use it for files: live sources
+    already read in the background and a queue would only add latency. Decoding the frames
+    behind one analysed frame takes less time than analysing it on average (3-6 ms against
+    8-12 on the clips here), but not always: a keyframe takes ~35 ms and a still person's
+    frame ~2 ms, so after a run of cheap frames a one-frame queue leaves inference waiting
+    for the decoder. The queue holds as many frames as fit in ``ahead_bytes`` (1 to 4; a
+    1080p frame is 6 MB), which the expensive frames fill for the cheap ones to drain.
     """
 
-    _END = object()
-
-    def __init__(self, source: FrameSource, depth: int = 1) -> None:
+    def __init__(self, source: FrameSource, ahead_bytes: int = 16 << 20) -> None:
         self.source = source
         self.fps = source.fps
         self.fps_in = source.fps_in
         self.frame_count = source.frame_count
         self.size = source.size
-        self._queue: queue.Queue[object] = queue.Queue(maxsize=max(1, depth))
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def _produce(self) -> None:
-        try:
-            for frame in self.source:
-                if not self._put(frame):
-                    return
-            self._put(self._END)
-        except BaseException as exc:
-            self._put(_Failure(exc))
-
-    def _put(self, item: object) -> bool:
-        while not self._stop.is_set():
-            try:
-                self._queue.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
+        depth = prefetch_depth(source.size, ahead_bytes)
+        self._decoder: Background[Frame] = Background(source, depth, name="prefetch")
 
     def __iter__(self) -> Iterator[Frame]:
-        if self._thread is not None:
-            raise RuntimeError("Prefetch can be iterated once")
-        self._thread = threading.Thread(target=self._produce, name="prefetch", daemon=True)
-        self._thread.start()
-        while True:
-            item = self._queue.get()
-            if item is self._END:
-                return
-            if isinstance(item, _Failure):
-                raise item.exc
-            assert isinstance(item, Frame)
-            yield item
+        return iter(self._decoder)
 
     def close(self) -> None:
         """Stop the decoder before closing the source: releasing a capture mid-grab crashes."""
-        self._stop.set()
-        if self._thread is not None and self._thread is not threading.current_thread():
-            deadline = time.monotonic() + 5.0
-            while self._thread.is_alive() and time.monotonic() < deadline:
-                try:
-                    self._queue.get_nowait()
-                except queue.Empty:
-                    self._thread.join(timeout=0.05)
+        self._decoder.close()
         self.source.close()
 
     def stats(self) -> SourceStats:
         return self.source.stats()
 
 
-@dataclass(frozen=True, slots=True)
-class _Failure:
-    exc: BaseException
+def prefetch_depth(size: tuple[int, int] | None, ahead_bytes: int, most: int = 4) -> int:
+    """Frames of ``size`` (BGR) that fit in ``ahead_bytes``, between 1 and ``most``."""
+    if size is None:
+        return 1
+    return max(1, min(most, ahead_bytes // (size[0] * size[1] * 3)))
 
 
 def _redact(url: str) -> str:
@@ -568,10 +532,10 @@ def open_source(
     if "://" in text:
         raise SourceError(f"source {_redact(text)}: unsupported URL scheme")
     source: FrameSource = FileSource(text, fps, **options)  # type: ignore[arg-type]
-    return Prefetch(source) if prefetch and _cpus_usable() > 1 else source
+    return Prefetch(source) if prefetch and cpus_usable() > 1 else source
 
 
-def _cpus_usable() -> int:
+def cpus_usable() -> int:
     """CPUs this process may run on (``taskset`` and cgroup cpusets narrow it)."""
     if hasattr(os, "sched_getaffinity"):
         return len(os.sched_getaffinity(0))

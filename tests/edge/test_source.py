@@ -25,6 +25,7 @@ from edge.source import (
     SourceError,
     SourceStats,
     open_source,
+    prefetch_depth,
 )
 
 CLIP = "deadlift-side-nico_blocked.mp4"
@@ -192,7 +193,15 @@ def test_prefetch_close_midway_stops_the_decoder(clip: Path) -> None:
     it = iter(source)
     next(it)
     source.close()
-    assert source._thread is not None and not source._thread.is_alive()
+    assert not source._decoder.running
+
+
+@pytest.mark.parametrize(
+    ("size", "depth"),
+    [((1920, 1080), 2), ((1280, 720), 4), ((600, 600), 4), ((7680, 4320), 1), (None, 1)],
+)
+def test_prefetch_holds_what_fits_in_its_budget(size: tuple[int, int] | None, depth: int) -> None:
+    assert prefetch_depth(size, 16 << 20) == depth
 
 
 class _Exploding(FrameSource):
@@ -444,6 +453,6 @@ def test_prefetch_only_with_a_spare_cpu(
     clip: Path, monkeypatch: pytest.MonkeyPatch, cpus: int, kind: type
 ) -> None:
     """On one CPU a decoder thread cannot overlap inference; it would only add switching."""
-    monkeypatch.setattr("edge.source._cpus_usable", lambda: cpus)
+    monkeypatch.setattr("edge.source.cpus_usable", lambda: cpus)
     with open_source(str(clip), prefetch=True) as source:
         assert type(source) is kind
