@@ -49,9 +49,9 @@ DEFAULT_CLIPS = (
 )
 TARGET_SPEEDUP = 1.5
 MISSING_TOLERANCE = 0.05
+"""How much less often than the peer ours may find a person before a clip is flagged."""
 BUSY_RATIO = 1.25
 """Wall time this much above CPU time means the process waited for CPU 0 (a shared machine)."""
-"""How much less often than the peer ours may find a person before a clip is flagged."""
 
 
 @dataclass(frozen=True, slots=True)
