@@ -67,6 +67,7 @@ def create_estimator(
     refine: str | None = None,
     keyframe_every: int = 10,
     reuse_still: bool = True,
+    bystander_every: int = 3,
 ) -> PoseEstimator:
     """A ready estimator for manifest ``key``; raises `ModelError` naming any missing file.
 
@@ -76,7 +77,9 @@ def create_estimator(
     single-person ``key`` is the two-stage path: ``detector`` boxes, then ``key`` on each
     crop; with ``refine`` set the detector runs on keyframes only and ``key`` follows.
     Following people, ``reuse_still`` reports a person whose crop did not change again
-    instead of posing them (see `edge.pose.tracking`).
+    instead of posing them, and with several people followed, bystanders (not in a lift, not
+    the nearest person) are posed on every ``bystander_every``-th frame (1: every frame; see
+    `edge.pose.tracking`).
     """
     manifest = load_manifest()
     spec, path = resolve(key, manifest)
@@ -106,6 +109,7 @@ def create_estimator(
             keyframe_every=keyframe_every,
             name=f"{key}+{detector}",
             reuse_still=reuse_still,
+            bystander_every=bystander_every,
         )
     else:
         raise ModelError(f"model {key}: no back-end for {spec.backend!r}")
@@ -119,6 +123,7 @@ def create_estimator(
         keyframe_every=keyframe_every,
         name=f"{key}>{refine}",
         reuse_still=reuse_still,
+        bystander_every=bystander_every,
     )
 
 

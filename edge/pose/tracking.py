@@ -13,6 +13,12 @@ a row). The model would give the same person back from the same pixels, at ~5 ms
 someone standing between lifts or waiting by a station costs nothing. The caller marks
 people whose keypoints must stay fresh (`keep_fresh`: a lift under way), who are posed on
 every frame.
+
+With several people followed, the bystanders (neither marked fresh nor the nearest person,
+who is the one at the station) are posed only on every ``bystander_every``-th frame, in
+turns so that the work per frame stays even, and reported with their last keypoints in
+between: people in the background are still found and followed, for a fraction of the
+cost of posing them on every frame. Someone followed alone is posed on every frame.
 """
 
 from __future__ import annotations
@@ -56,6 +62,7 @@ class CropTracking:
         reuse_still: bool = True,
         still_diff: int = 8,
         max_reuse: int = 4,
+        bystander_every: int = 3,
     ) -> None:
         self.name = name or f"{refiner.name}+tracking"
         self.finder = finder
@@ -72,6 +79,7 @@ class CropTracking:
         self.reuse_still = reuse_still
         self.still_diff = still_diff
         self.max_reuse = max(0, max_reuse)
+        self.bystander_every = max(1, bystander_every)
         # Per followed person, aligned with _squares: last output pose, the square and grey
         # patch of the frame they were last posed on, frames reused since, must-pose flag.
         self._last = Poses.empty()
@@ -79,14 +87,18 @@ class CropTracking:
         self._patches: list[npt.NDArray[np.int16] | None] = []
         self._reused = np.zeros(0, np.int64)
         self._fresh = np.zeros(0, np.bool_)
+        self._told = False  # whether the caller said who must stay fresh since the last frame
+        self._skipped = np.zeros(0, np.bool_)  # per person: skipped since last posed
         self.crops_posed = 0
         self.crops_reused = 0
+        self.crops_skipped = 0
 
     def keep_fresh(self, fresh: npt.NDArray[np.bool_]) -> None:
         """Mark, per person of the last returned `Poses` (same order), who must be posed
         on the next frame whatever their pixels do; a mask of another length is ignored."""
         if len(fresh) == len(self._fresh):
             self._fresh = np.asarray(fresh, np.bool_).copy()
+            self._told = True
 
     def __call__(self, image: Image) -> Poses:
         keyframe = self._force_keyframe or self._calls % self.keyframe_every == 0
@@ -96,21 +108,31 @@ class CropTracking:
         if keyframe:
             self.keyframes += 1
             squares, centres = self._add_found(image, squares, centres)
-        still = self._still(image, squares, followed)
-        poses, posed_on, patches, reused = self._pose(image, squares, still)
+        skipped = self._off_turn(squares, followed)
+        still = self._still(image, squares, followed) & ~skipped
+        poses, posed_on, patches, reused = self._pose(image, squares, still, skipped)
         keep = _dedupe(poses, self.min_person_score)
         # Losing someone we were following makes the next frame a keyframe, so a person who
         # moves out of their crop is found again at once rather than a second later.
         self._force_keyframe = not set(range(followed)) <= set(keep.tolist())
         poses = poses[keep]
+        # Frames since each person was last posed, counting this one, for those posed now
+        # after being skipped (1 for everyone else): their motion spans all of them.
+        was_skipped = np.zeros(len(squares), np.bool_)
+        was_skipped[:followed] = self._skipped
+        span = np.ones(len(squares), np.int64)
+        catching_up = np.flatnonzero(was_skipped & ~(still | skipped))
+        span[catching_up] += self._reused[catching_up]
         self._squares, self._centres = self._follow(
-            poses, squares[keep], centres[keep], image.shape[1], image.shape[0]
+            poses, squares[keep], centres[keep], image.shape[1], image.shape[0], span[keep]
         )
+        self._skipped = (skipped | (still & was_skipped))[keep]
         self._last = poses
         self._posed_on = posed_on[keep]
         self._patches = [patches[int(i)] for i in keep]
         self._reused = reused[keep]
         self._fresh = np.zeros(len(keep), np.bool_)
+        self._told = False
         return poses
 
     def _still(
@@ -139,18 +161,52 @@ class CropTracking:
             still[i] = now is not None and int(np.abs(now - ref).max()) < self.still_diff
         return still
 
+    def _off_turn(self, squares: npt.NDArray[np.float32], followed: int) -> npt.NDArray[np.bool_]:
+        """Per crop: a bystander whose turn to be posed this is not.
+
+        Only while several people are followed, and the caller said who is in a lift: a
+        bystander is someone not marked fresh who is not the nearest person followed (the
+        largest crop; the lifter at a station, whose next lift must be seen from its first
+        frame) and whose crop was not moved by a keyframe. Bystander i takes their turn on
+        the frames where (frame + i) is a multiple of ``bystander_every``, so that two are
+        not posed on the same frame, and at the latest ``bystander_every - 1`` frames after
+        their last pose whatever their turn (the order of people changes when one is lost).
+        Without word from the caller nobody is known not to be lifting: all are posed.
+        """
+        skipped = np.zeros(len(squares), np.bool_)
+        every = self.bystander_every
+        if every <= 1 or not self._told or followed < 2 or len(self._last) != followed:
+            return skipped
+        nearest = int(np.argmax(self._squares[:, 2]))
+        for i in range(followed):
+            skipped[i] = not (
+                i == nearest
+                or self._fresh[i]
+                or self._reused[i] >= every - 1
+                or (self._calls + i) % every == 0
+                or not np.array_equal(squares[i], self._squares[i])
+            )
+        return skipped
+
     def _pose(
-        self, image: Image, squares: npt.NDArray[np.float32], still: npt.NDArray[np.bool_]
+        self,
+        image: Image,
+        squares: npt.NDArray[np.float32],
+        still: npt.NDArray[np.bool_],
+        skipped: npt.NDArray[np.bool_],
     ) -> tuple[
         Poses, npt.NDArray[np.float32], list[npt.NDArray[np.int16] | None], npt.NDArray[np.int64]
     ]:
-        """Poses per crop (the refiner's, or the last one for still people), and per crop
-        the square and patch its pose was made on and how many frames it has been reused."""
-        moved = np.flatnonzero(~still)
+        """Poses per crop (the refiner's, or the last one for still people and skipped
+        bystanders), and per crop the square and patch its pose was made on and how many
+        frames it has been reported without a pose."""
+        kept = still | skipped
+        moved = np.flatnonzero(~kept)
         fresh = self.refiner.on_squares(image, squares[moved])
         self.crops_posed += len(moved)
-        self.crops_reused += len(squares) - len(moved)
-        if not still.any():
+        self.crops_reused += int(still.sum())
+        self.crops_skipped += int(skipped.sum())
+        if not kept.any():
             patches = [grey_patch(image, sq) if self.reuse_still else None for sq in squares]
             return fresh, squares.copy(), patches, np.zeros(len(squares), np.int64)
         xy = np.empty((len(squares), 17, 2), np.float32)
@@ -158,13 +214,13 @@ class CropTracking:
         posed_on = squares.copy()
         patches: list[npt.NDArray[np.int16] | None] = [None] * len(squares)
         reused = np.zeros(len(squares), np.int64)
-        for i in np.flatnonzero(still):
+        for i in np.flatnonzero(kept):
             xy[i], scores[i] = self._last.xy[i], self._last.scores[i]
             posed_on[i], patches[i] = self._posed_on[i], self._patches[i]
             reused[i] = self._reused[i] + 1
         for k, i in enumerate(moved):
             xy[i], scores[i] = fresh.xy[k], fresh.scores[k]
-            patches[i] = grey_patch(image, squares[i])
+            patches[i] = grey_patch(image, squares[i]) if self.reuse_still else None
         return Poses.from_arrays(xy=xy, scores=scores), posed_on, patches, reused
 
     def _add_found(
@@ -195,16 +251,32 @@ class CropTracking:
         centres: npt.NDArray[np.float32],
         width: int,
         height: int,
+        span: npt.NDArray[np.int64],
     ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
-        """Next frame's crop squares and the keypoint centres they were built from."""
+        """Next frame's crop squares and the keypoint centres they were built from.
+
+        A skipped bystander keeps their keypoints, so their crop stays put; posed again,
+        the way they moved since their last keypoints took ``span`` frames, and their crop
+        moves on by the average: the whole way in one frame would throw it far ahead.
+        """
         boxes = keypoint_boxes(poses.xy, poses.scores, min_score=0.15)
         nxt = square_crops(boxes)
         centre = nxt[:, :2].copy()
-        nxt[:, :2] += centre - centres
+        motion = centre - centres
+        if (span > 1).any():
+            motion /= span[:, None]
+        nxt[:, :2] += motion
         nxt[:, 2] = np.maximum(nxt[:, 2], squares[:, 2] * self.shrink)
         nxt[:, 0] = nxt[:, 0].clip(0, width)
         nxt[:, 1] = nxt[:, 1].clip(0, height)
         return nxt.astype(np.float32), centre.astype(np.float32)
+
+
+def pose_bystanders_every(estimator: object, every: int) -> None:
+    """Set how often crop tracking poses bystanders (1: every frame); estimators that do not
+    follow people pose everyone on every frame anyway. (`build_pipeline` does not take it.)"""
+    if isinstance(estimator, CropTracking):
+        estimator.bystander_every = max(1, every)
 
 
 def grey_patch(

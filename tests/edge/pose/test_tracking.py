@@ -1,7 +1,9 @@
-"""Crop tracking's stillness test: who is posed again and who keeps their last keypoints."""
+"""Crop tracking: who is posed again and who keeps their last keypoints (a still person, a
+bystander between turns)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -12,10 +14,16 @@ from edge.analysis import LiftAnalyzer
 from edge.frames import Frame
 from edge.pipeline import PosePipeline
 from edge.pose import create_estimator
-from edge.pose.tracking import PATCH_SIZE, CropTracking, grey_patch
+from edge.pose.tracking import PATCH_SIZE, CropTracking, grey_patch, pose_bystanders_every
 from edge.poses import Poses
+from edge.source import open_source
 
 BOX = np.array([[200.0, 100.0, 300.0, 380.0]], np.float32)  # one person, x1 y1 x2 y2
+# The same person (BOX, the nearest) with two smaller people in the background.
+CROWD = np.array(
+    [[200.0, 100.0, 300.0, 380.0], [420.0, 150.0, 470.0, 290.0], [520.0, 160.0, 570.0, 300.0]],
+    np.float32,
+)
 
 
 class StandingRefiner:
@@ -26,9 +34,11 @@ class StandingRefiner:
 
     def __init__(self) -> None:
         self.posed: list[int] = []
+        self.centres: list[set[int]] = []  # per call, the x centres of the squares posed
 
     def on_squares(self, image: np.ndarray, squares: npt.NDArray[np.float32]) -> Poses:
         self.posed.append(len(squares))
+        self.centres.append({round(float(cx)) for cx in squares[:, 0]})
         xy = np.zeros((len(squares), 17, 2), np.float32)
         for i, (cx, cy, side) in enumerate(squares):
             xy[i, :, 0] = cx + np.linspace(-0.15, 0.15, 17) * side
@@ -48,9 +58,40 @@ def _scene(moved: int = 0) -> np.ndarray:
     return image
 
 
+def _find_crowd(image: np.ndarray) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+    return CROWD, np.full(len(CROWD), 0.9, np.float32)
+
+
 def _tracking(**kwargs: object) -> tuple[CropTracking, StandingRefiner]:
     refiner = StandingRefiner()
     return CropTracking(_find, refiner, keyframe_every=100, **kwargs), refiner  # type: ignore[arg-type]
+
+
+def _crowd(people: int, **kwargs: object) -> tuple[CropTracking, StandingRefiner]:
+    """The nearest person and ``people - 1`` bystanders, posed whether or not they move."""
+    refiner = StandingRefiner()
+    tracking = CropTracking(
+        _find_crowd_of(people), refiner, keyframe_every=100, reuse_still=False, **kwargs
+    )  # type: ignore[arg-type]
+    return tracking, refiner
+
+
+def _times_posed(refiner: StandingRefiner, box: npt.NDArray[np.float32]) -> list[bool]:
+    """Per frame, whether the person in ``box`` was posed (the fake keeps them centred)."""
+    cx = round(float(box[0] + box[2]) / 2)
+    return [any(abs(c - cx) <= 1 for c in centres) for centres in refiner.centres]
+
+
+def _run(tracking: CropTracking, frames: int, fresh: list[bool] | None) -> list[Poses]:
+    """Frames of one scene; after each, the caller's word on who is in a lift (none: no
+    word at all, as from a pipeline without lift analysis)."""
+    out = []
+    for _ in range(frames):
+        poses = tracking(_scene())
+        out.append(poses)
+        if fresh is not None:
+            tracking.keep_fresh(np.array(fresh[: len(poses)], np.bool_))
+    return out
 
 
 def test_still_person_keeps_last_keypoints_without_being_posed() -> None:
@@ -154,3 +195,165 @@ def test_patch_of_a_square_mostly_outside_the_frame() -> None:
     assert grey_patch(image, np.array([5.0, 5.0, 10.0], np.float32)) is None
     patch = grey_patch(image, np.array([5.0, 5.0, 2000.0], np.float32))
     assert patch is not None and patch.shape == (PATCH_SIZE, PATCH_SIZE)
+
+
+def test_bystander_is_posed_on_every_third_frame_and_still_reported() -> None:
+    tracking, refiner = _crowd(2)
+    frames = _run(tracking, 13, fresh=[False, False])
+    nearest, bystander = _times_posed(refiner, CROWD[0]), _times_posed(refiner, CROWD[1])
+    assert all(nearest)  # the nearest person (the one at the station) on every frame
+    assert 4 <= sum(bystander) <= 6 and bystander[0]  # 13 frames: first, then every 3rd
+    assert all(any(bystander[i : i + 3]) for i in range(len(bystander) - 2))  # never 3 unposed
+    assert all(len(poses) == 2 for poses in frames)  # reported on every frame all the same
+    skipped = [i for i, posed in enumerate(bystander) if not posed]
+    for i in skipped:  # with the keypoints of the frame they were last posed on
+        last = max(j for j in range(i) if bystander[j])
+        np.testing.assert_array_equal(frames[i].xy[1], frames[last].xy[1])
+    assert tracking.crops_skipped == len(skipped)
+
+
+def test_two_bystanders_take_turns() -> None:
+    tracking, refiner = _crowd(3)
+    _run(tracking, 12, fresh=[False, False, False])
+    assert refiner.posed[0] == 3
+    assert max(refiner.posed[1:]) == 2  # the nearest and at most one bystander per frame
+    for box in CROWD[1:]:
+        assert 3 <= sum(_times_posed(refiner, box)[1:]) <= 5  # a third of 11 frames
+
+
+def test_bystander_every_1_poses_everyone_every_frame() -> None:
+    tracking, refiner = _crowd(3, bystander_every=1)
+    _run(tracking, 6, fresh=[False, False, False])
+    assert refiner.posed == [3] * 6
+
+
+def test_bystander_marked_fresh_is_posed_every_frame() -> None:
+    tracking, refiner = _crowd(3)
+    _run(tracking, 9, fresh=[False, True, False])
+    assert all(_times_posed(refiner, CROWD[1]))
+    assert sum(_times_posed(refiner, CROWD[2])) <= 4
+
+
+def test_lone_person_is_posed_every_frame() -> None:
+    tracking, refiner = _crowd(1)
+    _run(tracking, 6, fresh=[False])
+    assert refiner.posed == [1] * 6
+
+
+def test_without_word_on_lifts_everyone_is_posed() -> None:
+    """A pipeline without lift analysis cannot tell a bystander from a lifter."""
+    tracking, refiner = _crowd(3)
+    _run(tracking, 6, fresh=None)
+    assert refiner.posed == [3] * 6
+
+
+def test_pipeline_poses_bystanders_less_often_unless_lifting() -> None:
+    for analyzer, lifting in ((Lifting(False), False), (Lifting(True), True)):
+        refiner = StandingRefiner()
+        tracking = CropTracking(_find_crowd, refiner, keyframe_every=100, reuse_still=False)  # type: ignore[arg-type]
+        pipeline = PosePipeline(tracking, analyzer=analyzer)
+        for i in range(9):
+            item = pipeline.process(Frame(image=_scene(), t=i / 10, wall=0.0, index=i))
+            assert len(item.poses) == 3
+        bystanders = [sum(_times_posed(refiner, box)) for box in CROWD[1:]]
+        assert all(_times_posed(refiner, CROWD[0]))
+        assert bystanders == [9, 9] if lifting else max(bystanders) <= 4
+
+
+class WalkingRefiner(StandingRefiner):
+    """The nearest person stands at x=250; a bystander walks right, ``step`` px a frame."""
+
+    def __init__(self, step: float) -> None:
+        super().__init__()
+        self.step = step
+        self.frame = 0
+        self.bystander_crops: dict[int, float] = {}  # frame -> crop centre x when posed
+
+    def walker_x(self) -> float:
+        return 445.0 + self.step * self.frame
+
+    def on_squares(self, image: np.ndarray, squares: npt.NDArray[np.float32]) -> Poses:
+        self.posed.append(len(squares))
+        xy = np.zeros((len(squares), 17, 2), np.float32)
+        for i, (cx, _, _) in enumerate(squares):
+            walker = cx > 350
+            if walker:
+                self.bystander_crops[self.frame] = float(cx)
+            x, y, h = (self.walker_x(), 220.0, 140.0) if walker else (250.0, 240.0, 280.0)
+            xy[i, :, 0] = x + np.linspace(-0.1, 0.1, 17) * h
+            xy[i, :, 1] = y + np.linspace(-0.5, 0.5, 17) * h
+        return Poses.from_arrays(xy=xy, scores=np.full((len(squares), 17), 0.8, np.float32))
+
+
+def test_crop_of_a_bystander_posed_after_skipped_frames_moves_on_by_one_frame() -> None:
+    """Posed again after two skipped frames, a walker has moved three steps since their
+    last keypoints: their next crop is one step ahead of them, not three."""
+    refiner = WalkingRefiner(step=15.0)
+    tracking = CropTracking(_find_crowd_of(2), refiner, keyframe_every=100, reuse_still=False)  # type: ignore[arg-type]
+    caught_up = None
+    for frame in range(12):
+        refiner.frame = frame
+        tracking(_scene())
+        if caught_up is not None:
+            break
+        crops = refiner.bystander_crops
+        if frame in crops and frame - 1 not in crops and frame > 1:
+            caught_up = frame  # posed after skipped frames: have them posed on the next too
+            tracking.keep_fresh(np.array([False, True]))
+        else:
+            tracking.keep_fresh(np.array([False, False]))
+    assert caught_up is not None
+    expected = 445.0 + 15.0 * (caught_up + 1)
+    assert abs(refiner.bystander_crops[caught_up + 1] - expected) <= 1.0
+
+
+def _find_crowd_of(people: int) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    return lambda image: (CROWD[:people], np.full(people, 0.9, np.float32))
+
+
+def test_setting_bystander_rate_on_other_estimators_is_harmless() -> None:
+    tracking, _ = _crowd(2)
+    pose_bystanders_every(tracking, 0)
+    assert tracking.bystander_every == 1
+    pose_bystanders_every(object(), 2)
+
+
+def _pose_clip(
+    clip: Path, every: int
+) -> tuple[list[Poses], list[tuple[float, float, float, str]], CropTracking]:
+    tracking = create_estimator(
+        "movenet_multipose", refine="movenet_lightning", bystander_every=every
+    )
+    assert isinstance(tracking, CropTracking)
+    pipeline = PosePipeline(tracking, analyzer=LiftAnalyzer())
+    frames, lifts = [], []
+    with open_source(str(clip), 10.0) as source:
+        for frame in source:
+            item = pipeline.process(frame)
+            frames.append(item.poses)
+            lifts += [
+                (j.lift.start, j.lift.bottom, j.lift.end, j.posture.label) for j in item.lifts
+            ]
+    return frames, lifts, tracking
+
+
+def test_real_clip_bystander_posed_less_lifter_every_frame(
+    clips_dir: Path, model_dir: Path
+) -> None:
+    """deadlift-bad-000008: the lifter and one person training behind them."""
+    every_frame, lifts_all, all_posed = _pose_clip(clips_dir / "deadlift-bad-000008.mp4", 1)
+    frames, lifts, tracking = _pose_clip(clips_dir / "deadlift-bad-000008.mp4", 3)
+    assert max(len(p) for p in every_frame) == 2
+    assert tracking.crops_posed <= 0.75 * all_posed.crops_posed and tracking.crops_skipped >= 15
+    assert [len(p) for p in frames] == [len(p) for p in every_frame]  # both found throughout
+    assert lifts == lifts_all and len(lifts) == 1
+    for ours, reference in zip(frames, every_frame, strict=True):
+        # The lifter (the largest person) has exactly the keypoints of posing everyone
+        # on every frame: never skipped, not even between lifts.
+        a, b = _largest(ours), _largest(reference)
+        np.testing.assert_array_equal(ours.xy[a], reference.xy[b])
+
+
+def _largest(poses: Poses) -> int:
+    wh = poses.boxes[:, 2:] - poses.boxes[:, :2]
+    return int(np.argmax(wh[:, 0] * wh[:, 1]))
