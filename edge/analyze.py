@@ -18,6 +18,7 @@ from typing import IO, Any
 
 from edge.analysis import JudgedLift
 from edge.pipeline import build_pipeline
+from edge.pose.tracking import pose_bystanders_every
 from edge.poses import Poses
 from edge.progress import Progress
 from edge.render import OverlayWriter, lift_caption
@@ -38,6 +39,7 @@ class AnalyzeOptions:
     silhouette: bool = True
     progress: bool = True
     reuse_still: bool = True
+    bystander_every: int = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +85,7 @@ def analyze(opts: AnalyzeOptions, log: IO[str] = sys.stderr) -> AnalyzeSummary:
     pipeline = build_pipeline(
         opts.model, opts.refine, opts.threads, opts.silhouette, reuse_still=opts.reuse_still
     )
+    pose_bystanders_every(pipeline.estimator, opts.bystander_every)
     is_file = isinstance(source, Prefetch | FileSource)
     live_writer = OverlayWriter(opts.render, opts.fps) if opts.render and not is_file else None
     opts.out.parent.mkdir(parents=True, exist_ok=True)

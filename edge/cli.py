@@ -56,6 +56,7 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
         silhouette=not args.no_silhouette,
         progress=not args.quiet,
         reuse_still=not args.no_reuse_still,
+        bystander_every=args.bystander_every,
     )
     analyze(opts)
     return 0
@@ -99,6 +100,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from edge.agent import main_run
 
     return main_run(Path(args.config))
+
+
+def _at_least_one(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
+    return value
 
 
 def _add_model_options(p: argparse.ArgumentParser) -> None:
@@ -154,6 +162,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-reuse-still",
         action="store_true",
         help="pose every followed person on every frame, even one whose crop did not change",
+    )
+    p.add_argument(
+        "--bystander-every",
+        type=_at_least_one,
+        default=3,
+        metavar="N",
+        help="with several people in view, pose bystanders (not in a lift, not the nearest "
+        "person) on every N-th frame only (default 3; 1 poses everyone on every frame)",
     )
     _add_model_options(p)
     p.set_defaults(func=_cmd_analyze)

@@ -135,6 +135,10 @@ class AgentConfig(BaseModel):
     reuse_still: bool = True
     """Report a followed person whose crop's pixels did not change with their last keypoints
     instead of posing them again (never during a lift; at most 4 frames in a row)."""
+    bystander_every: int = Field(default=3, ge=1, le=10)
+    """With several people followed, pose bystanders (not in a lift, not the nearest person)
+    on every n-th frame only, reporting their last keypoints in between (1: everyone on
+    every frame)."""
     broker: BrokerConfig = BrokerConfig()
     outbox: OutboxConfig = OutboxConfig()
     stats_interval_s: float = Field(default=30.0, gt=0)

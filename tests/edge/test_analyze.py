@@ -85,6 +85,27 @@ def test_unknown_model_is_a_clear_error(
 
 @pytest.mark.clips
 @pytest.mark.models
+def test_bystander_every_reaches_the_pose_stage(clips_dir: Path, tmp_path: Path) -> None:
+    """deadlift-bad-000008: a lifter and one person behind them. With ``--bystander-every 1``
+    the one behind is posed on every frame, by default on every third: the same people in
+    every frame, and on some frames that person's keypoints differ."""
+    runs = {}
+    for every in ("1", "3"):
+        out = tmp_path / f"every{every}.jsonl"
+        args = ["analyze", str(clips_dir / "deadlift-bad-000008.mp4"), "--out", str(out), "-q"]
+        assert main([*args, "--bystander-every", every]) == 0
+        lines = [json.loads(line) for line in out.read_text().splitlines()]
+        runs[every] = [line["persons"] for line in lines if "persons" in line]
+    assert [len(p) for p in runs["1"]] == [len(p) for p in runs["3"]]
+    assert max(len(p) for p in runs["1"]) == 2
+    assert runs["1"] != runs["3"]
+
+
+def test_bystander_every_must_be_at_least_one(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit):
+        main(["analyze", "x.mp4", "--out", str(tmp_path / "x.jsonl"), "--bystander-every", "0"])
+
+
 def test_the_console_script_exits_early_with_its_outputs_complete(
     analysed: Path, clips_dir: Path, tmp_path: Path
 ) -> None:

@@ -46,6 +46,7 @@ def test_defaults_from_a_minimal_config(tmp_path: Path) -> None:
     assert cfg.outbox.max_events == 1_000_000
     assert cfg.outbox.path == tmp_path / "liftwatch-outbox.sqlite"  # beside the config file
     assert cfg.metrics_port is None and cfg.stats_interval_s == 30.0
+    assert cfg.reuse_still and cfg.bystander_every == 3
     assert cfg.lift_config() == LiftConfig()
 
 
@@ -66,6 +67,7 @@ def test_an_explicit_client_id_is_kept(tmp_path: Path) -> None:
         ("fps: 0\n", "fps: "),
         ("outbox: {max_events: 0}\n", "outbox.max_events: "),
         ("metrics_port: -1\n", "metrics_port: "),
+        ("bystander_every: 0\n", "bystander_every: "),
         ("cameras: 2\n", "cameras: unknown setting (valid: site, camera, source,"),
         ("lifts: {max_floor: 5}\n", "lifts.max_floor: unknown setting (valid: ankle_window_s,"),
         ("lifts: {shin_smooth_frames: 7.5}\n", "lifts.shin_smooth_frames: 7.5 is not a valid int"),
