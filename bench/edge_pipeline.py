@@ -14,11 +14,13 @@ three models here), which matters on clips of 40-100 analysed frames; replaying 
 pipeline's warm sessions booked that model cost to the code around the model instead.
 
     python bench/edge_pipeline.py --clip deadlift-good-000001.mp4 --threads 1 --json out.json
+    python bench/edge_pipeline.py --all --repeat 2 --json out.json   # every labelled clip
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import io
 import json
 import os
@@ -85,9 +87,7 @@ def pipeline_pass(args: argparse.Namespace, record: list | None = None) -> tuple
 
 def fresh_twin(session: ort.InferenceSession) -> ort.InferenceSession:
     """A new, never-run session of the same model file with the same options."""
-    return _Session(
-        session._model_path, session._sess_options, providers=session.get_providers()
-    )
+    return _Session(session._model_path, session._sess_options, providers=session.get_providers())
 
 
 def model_pass(calls: list) -> float:
@@ -98,24 +98,11 @@ def model_pass(calls: list) -> float:
     return time.perf_counter() - start
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    ap.add_argument("--clip", required=True, help="clip path, or a name under $LIFTWATCH_CLIPS")
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--fps", type=float, default=10.0)
-    ap.add_argument("--model", default="movenet_multipose")
-    ap.add_argument("--refine", default="movenet_lightning", help="'none' for whole-frame only")
-    ap.add_argument("--no-silhouette", action="store_true", help="keypoint-only posture")
-    ap.add_argument("--repeat", type=int, default=3, help="passes of each kind; best is kept")
-    ap.add_argument("--json", metavar="OUT", help="write the figures to this JSON file")
-    args = ap.parse_args()
-    args.clip_path = _clip_path(args.clip)
-    args.refine = None if args.refine in ("", "none") else args.refine
-
+def measure(args: argparse.Namespace, clip_path: Path) -> dict:
+    """Alternating pipeline and model passes on one clip; the figures of `main`'s JSON."""
+    args.clip_path = clip_path
     print(
-        f"clip {args.clip_path.name}, model {args.model} refine {args.refine}, "
+        f"clip {clip_path.name}, model {args.model} refine {args.refine}, "
         f"{args.threads} thread(s), {args.fps} fps; {args.repeat} passes each",
         file=sys.stderr,
     )
@@ -126,6 +113,7 @@ def main() -> None:
     stages: dict = {}
     calls: list = []
     peak_rss_mb = 0.0
+    frames = 0
     for i in range(args.repeat):
         seconds, frames, ms = pipeline_pass(args)
         if i == 0:  # one pipeline's peak, as in one analyze run, before recording adds its own
@@ -140,11 +128,10 @@ def main() -> None:
             f"{frames / model_s[-1]:.1f} fps ({len(calls)} inference calls)",
             file=sys.stderr,
         )
-
     pipeline_fps = frames / min(pipe_s)
     model_fps = frames / min(model_s)
-    result = {
-        "clip": args.clip_path.name,
+    return {
+        "clip": clip_path.name,
         "model": args.model,
         "refine": args.refine,
         "threads": args.threads,
@@ -162,12 +149,58 @@ def main() -> None:
         ),
         "peak_rss_mb": round(peak_rss_mb, 1),
     }
-    print(
-        f"{result['clip']}: pipeline {result['pipeline_fps']} fps, "
-        f"model {result['model_fps']} fps, "
-        f"ratio {result['ratio']} (median of pairs {result['ratio_median_of_pairs']}), "
-        f"stages ms/frame {stages}, peak RSS {result['peak_rss_mb']} MB"
+
+
+def labelled_clips() -> list[Path]:
+    clips = os.environ.get("LIFTWATCH_CLIPS")
+    if not clips or not (Path(clips) / "labels.csv").exists():
+        sys.exit("error: --all needs $LIFTWATCH_CLIPS pointing at a folder with labels.csv")
+    with (Path(clips) / "labels.csv").open(newline="") as f:
+        return [Path(clips) / row["clip"] for row in csv.DictReader(f)]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    which = ap.add_mutually_exclusive_group(required=True)
+    which.add_argument("--clip", help="clip path, or a name under $LIFTWATCH_CLIPS")
+    which.add_argument("--all", action="store_true", help="every clip in labels.csv")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--fps", type=float, default=10.0)
+    ap.add_argument("--model", default="movenet_multipose")
+    ap.add_argument("--refine", default="movenet_lightning", help="'none' for whole-frame only")
+    ap.add_argument("--no-silhouette", action="store_true", help="keypoint-only posture")
+    ap.add_argument("--repeat", type=int, default=3, help="passes of each kind; best is kept")
+    ap.add_argument("--json", metavar="OUT", help="write the figures to this JSON file")
+    args = ap.parse_args()
+    args.refine = None if args.refine in ("", "none") else args.refine
+    clips = labelled_clips() if args.all else [_clip_path(args.clip)]
+
+    results = []
+    for clip in clips:
+        r = measure(args, clip)
+        results.append(r)
+        print(
+            f"{r['clip']}: pipeline {r['pipeline_fps']} fps, model {r['model_fps']} fps, "
+            f"ratio {r['ratio']} (median of pairs {r['ratio_median_of_pairs']}), "
+            f"stages ms/frame {r['stage_ms']}, peak RSS {r['peak_rss_mb']} MB",
+            flush=True,
+        )
+    result: dict = results[0]
+    if args.all:
+        ratios = [r["ratio"] for r in results]
+        result = {
+            "clips": len(results),
+            "ratio_min": min(ratios),
+            "ratio_median": round(statistics.median(ratios), 3),
+            "clips_at_or_above_0_85": sum(x >= 0.85 for x in ratios),
+            "per_clip": results,
+        }
+        print(
+            f"{len(results)} clips: ratio median {result['ratio_median']}, min "
+            f"{result['ratio_min']}, {result['clips_at_or_above_0_85']} at or above 0.85"
+        )
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
 
