@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -180,34 +179,9 @@ class LiftAnalyzer:
 
     def update(self, t: float, poses: Poses, image: Image | None = None) -> list[JudgedLift]:
         """Feed one frame; returns the lifts completed at it, judged."""
-        self.sample(t, poses, image)
-        return self.judge(self.detect(t, poses))
-
-    # `update` in its two halves, for a pipeline that runs them in two threads, each half
-    # frame after frame in order: the detector's, whose `in_lift` the pose stage needs back
-    # before the next frame, and the sampler's and judge's, which may trail it. The halves
-    # share no state.
-
-    def detect(self, t: float, poses: Poses, ended: Sequence[int] = ()) -> list[Lift]:
-        """Lift detection for one frame, after forgetting the tracks that ``ended`` at it."""
-        for track_id in ended:
-            self.detector.end_track(track_id)
-        return self.detector.update(t, poses)
-
-    def sample(
-        self, t: float, poses: Poses, image: Image | None, ended: Sequence[int] = ()
-    ) -> None:
-        """Trunk views of this frame for later masks, after dropping the ended tracks'."""
-        if self.sampler is None:
-            return
-        for track_id in ended:
-            self.sampler.forget(track_id)
-        if image is not None:
+        if image is not None and self.sampler is not None:
             self.sampler.observe(t, poses, image)
-
-    def judge(self, lifts: Sequence[Lift]) -> list[JudgedLift]:
-        """Posture of each lift `detect` completed, from the samples taken up to its frame."""
-        return [self._judge(lift) for lift in lifts]
+        return [self._judge(lift) for lift in self.detector.update(t, poses)]
 
     def in_lift(self, track_id: int) -> bool:
         """A lift under way: its timing and posture need this track's keypoints fresh."""
