@@ -37,7 +37,6 @@ from edge.frames import Frame
 from edge.models import ModelError, load_manifest
 from edge.outbox import Outbox, OutboxError
 from edge.pipeline import PosePipeline, build_pipeline
-from edge.pose.tracking import pose_bystanders_every
 from edge.publish import Publisher
 from edge.replay import PoseFrame, PoseSource, open_pose_source
 from edge.sdnotify import Watchdog
@@ -92,8 +91,8 @@ class Agent:
                 cfg.silhouette,
                 cfg.lift_config(),
                 reuse_still=cfg.reuse_still,
+                bystander_every=cfg.bystander_every,
             )
-            pose_bystanders_every(self.pipeline.estimator, cfg.bystander_every)
         else:
             self.analyzer = LiftAnalyzer(cfg.lift_config())
         self.model = model or cfg.model

@@ -18,7 +18,6 @@ from typing import IO, Any
 
 from edge.analysis import JudgedLift
 from edge.pipeline import build_pipeline
-from edge.pose.tracking import pose_bystanders_every
 from edge.poses import Poses
 from edge.progress import Progress
 from edge.render import OverlayWriter, lift_caption
@@ -83,9 +82,13 @@ def analyze(opts: AnalyzeOptions, log: IO[str] = sys.stderr) -> AnalyzeSummary:
     """Run the pipeline over a clip; raises SourceError / ModelError with clear messages."""
     source = open_source(opts.clip, opts.fps, prefetch=True)
     pipeline = build_pipeline(
-        opts.model, opts.refine, opts.threads, opts.silhouette, reuse_still=opts.reuse_still
+        opts.model,
+        opts.refine,
+        opts.threads,
+        opts.silhouette,
+        reuse_still=opts.reuse_still,
+        bystander_every=opts.bystander_every,
     )
-    pose_bystanders_every(pipeline.estimator, opts.bystander_every)
     is_file = isinstance(source, Prefetch | FileSource)
     live_writer = OverlayWriter(opts.render, opts.fps) if opts.render and not is_file else None
     opts.out.parent.mkdir(parents=True, exist_ok=True)

@@ -103,11 +103,18 @@ def build_pipeline(
     silhouette: bool = True,
     lift_config: LiftConfig | None = None,
     reuse_still: bool = True,
+    bystander_every: int = 3,
 ) -> PosePipeline:
     """Every stage as `analyze` and the agent run them; raises ModelError naming a bad file."""
     from edge.pose import create_estimator
 
-    estimator = create_estimator(model, threads=threads, refine=refine, reuse_still=reuse_still)
+    estimator = create_estimator(
+        model,
+        threads=threads,
+        refine=refine,
+        reuse_still=reuse_still,
+        bystander_every=bystander_every,
+    )
     contour = None
     if silhouette:
         from edge.silhouette import BackContour

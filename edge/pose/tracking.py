@@ -207,8 +207,8 @@ class CropTracking:
         self.crops_reused += int(still.sum())
         self.crops_skipped += int(skipped.sum())
         if not kept.any():
-            patches = [grey_patch(image, sq) if self.reuse_still else None for sq in squares]
-            return fresh, squares.copy(), patches, np.zeros(len(squares), np.int64)
+            refs = [grey_patch(image, sq) if self.reuse_still else None for sq in squares]
+            return fresh, squares.copy(), refs, np.zeros(len(squares), np.int64)
         xy = np.empty((len(squares), 17, 2), np.float32)
         scores = np.empty((len(squares), 17), np.float32)
         posed_on = squares.copy()
@@ -270,13 +270,6 @@ class CropTracking:
         nxt[:, 0] = nxt[:, 0].clip(0, width)
         nxt[:, 1] = nxt[:, 1].clip(0, height)
         return nxt.astype(np.float32), centre.astype(np.float32)
-
-
-def pose_bystanders_every(estimator: object, every: int) -> None:
-    """Set how often crop tracking poses bystanders (1: every frame); estimators that do not
-    follow people pose everyone on every frame anyway. (`build_pipeline` does not take it.)"""
-    if isinstance(estimator, CropTracking):
-        estimator.bystander_every = max(1, every)
 
 
 def grey_patch(

@@ -12,9 +12,9 @@ import numpy.typing as npt
 
 from edge.analysis import LiftAnalyzer
 from edge.frames import Frame
-from edge.pipeline import PosePipeline
+from edge.pipeline import PosePipeline, build_pipeline
 from edge.pose import create_estimator
-from edge.pose.tracking import PATCH_SIZE, CropTracking, grey_patch, pose_bystanders_every
+from edge.pose.tracking import PATCH_SIZE, CropTracking, grey_patch
 from edge.poses import Poses
 from edge.source import open_source
 
@@ -311,11 +311,15 @@ def _find_crowd_of(people: int) -> Callable[[np.ndarray], tuple[np.ndarray, np.n
     return lambda image: (CROWD[:people], np.full(people, 0.9, np.float32))
 
 
-def test_setting_bystander_rate_on_other_estimators_is_harmless() -> None:
-    tracking, _ = _crowd(2)
-    pose_bystanders_every(tracking, 0)
+def test_a_bystander_rate_below_one_poses_everyone_on_every_frame() -> None:
+    tracking = CropTracking(_find_crowd_of(2), StandingRefiner(), bystander_every=0)  # type: ignore[arg-type]
     assert tracking.bystander_every == 1
-    pose_bystanders_every(object(), 2)
+
+
+def test_the_pipeline_passes_its_bystander_rate_to_crop_tracking(model_dir: Path) -> None:
+    pipeline = build_pipeline("movenet_multipose", "movenet_lightning", bystander_every=2)
+    assert isinstance(pipeline.estimator, CropTracking)
+    assert pipeline.estimator.bystander_every == 2
 
 
 def _pose_clip(
