@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from edge.events import LiftEvent, LiftMetrics, PostureLabel, new_event_id
+from edge.events import LiftEvent, LiftMetrics, PostureLabel, ViewLabel, new_event_id
 
 MODEL_SHA256 = "0" * 64
 
@@ -48,10 +48,10 @@ def simulated_event(
             else "hinge"
         )
     down, up = rng.uniform(0.6, 1.6), rng.uniform(0.6, 1.8)
-    view = (
+    view: ViewLabel = (
         "front"
         if posture == "unscorable" and rng.random() < 0.6
-        else rng.choice(["side", "side", "oblique"])
+        else rng.choice(("side", "side", "oblique"))
     )
     flex = rng.gauss(72.0, 9.0) if posture == "rounded" else rng.gauss(58.0, 10.0)
     metrics = LiftMetrics(
