@@ -467,10 +467,11 @@ class Prefetch(FrameSource):
 
     An exception in the decoder is re-raised in the consumer. Use it for files: live sources
     already read in the background and a queue would only add latency. Decoding the frames
-    behind one analysed frame takes less time than analysing it on average (3-6 ms against
-    8-12 on the clips here), but not always: a keyframe takes ~35 ms and a still person's
-    frame ~2 ms, so after a run of cheap frames a one-frame queue leaves inference waiting
-    for the decoder. The queue holds as many frames as fit in ``ahead_bytes`` (1 to 4; a
+    behind one analysed frame mostly takes less time than analysing it (3-6 ms against
+    8-12 on the MPEG-4 and 720p clips here; 1080p H.264 takes 11-16 ms, as long as the
+    analysis), but frames differ: a keyframe takes ~35 ms and a still person's frame ~2 ms,
+    so after a run of cheap frames a one-frame queue leaves inference waiting for the
+    decoder. The queue holds as many frames as fit in ``ahead_bytes`` (1 to 4; a
     1080p frame is 6 MB), which the expensive frames fill for the cheap ones to drain.
     """
 
