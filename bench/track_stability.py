@@ -21,14 +21,17 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.pipeline import PosePipeline
-from edge.pose import create_estimator
+from edge.pipeline import build_pipeline
+from edge.pose import DEFAULT_MODEL, DEFAULT_REFINER
 from edge.poses import Poses
 from edge.source import open_source
 
 
 def frames_from_clip(path: Path, fps: float) -> Iterator[tuple[float, Poses]]:
-    pipeline = PosePipeline(create_estimator(refine="movenet_lightning"))
+    # The product's pipeline, lift detection included: which people crop tracking poses
+    # afresh (lifters, the nearest person) and which it may reuse or skip depends on it.
+    # The silhouette only judges posture, which does not feed back into tracking.
+    pipeline = build_pipeline(DEFAULT_MODEL, DEFAULT_REFINER, silhouette=False)
     with open_source(str(path), fps, prefetch=True) as source:
         for item in pipeline.run(source):
             yield item.frame.t, item.poses
