@@ -1,7 +1,7 @@
 """Run an iterator in a thread of its own, a few items ahead of the one consuming it.
 
-Decoding the next frame and analysing the last one are each work the inference thread need
-not wait for: on a machine with a spare core they overlap with it. The queue is bounded, so
+Decoding the next frames is work the inference thread need not wait for: on a machine with
+a spare core it overlaps with inference (`edge.source.Prefetch`). The queue is bounded, so
 memory stays bounded and a slow consumer slows the producer down instead of piling items up.
 An exception in the producer reaches the consumer at the point it happened, and closing
 stops the producer: neither side is ever left blocked on the other.
@@ -33,8 +33,8 @@ _END = object()
 class Background(Generic[T]):
     """Iterates ``items`` in a daemon thread named ``name``, at most ``depth`` items ahead.
 
-    Iterate it once, from one thread; `close` (or leaving a ``with`` block) stops the
-    producer at its next item and waits up to ``timeout`` s for it to finish.
+    Iterate it once, from one thread; `close` stops the producer at its next item and
+    waits up to ``timeout`` s for it to finish.
     """
 
     def __init__(self, items: Iterable[T], depth: int = 1, name: str = "background") -> None:
