@@ -102,10 +102,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return main_run(Path(args.config))
 
 
-def _at_least_one(text: str) -> int:
+def _bystander_every(text: str) -> int:
+    """The agent config's range (`AgentConfig.bystander_every`), so both accept the same."""
     value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
+    if not 1 <= value <= 10:
+        raise argparse.ArgumentTypeError(f"must be 1 to 10, not {value}")
     return value
 
 
@@ -165,7 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--bystander-every",
-        type=_at_least_one,
+        type=_bystander_every,
         default=3,
         metavar="N",
         help="with several people in view, pose bystanders (not in a lift, not the nearest "

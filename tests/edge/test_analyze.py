@@ -101,9 +101,10 @@ def test_bystander_every_reaches_the_pose_stage(clips_dir: Path, tmp_path: Path)
     assert runs["1"] != runs["3"]
 
 
-def test_bystander_every_must_be_at_least_one(tmp_path: Path) -> None:
+@pytest.mark.parametrize("every", ["0", "11"])
+def test_bystander_every_takes_the_agent_configs_range(tmp_path: Path, every: str) -> None:
     with pytest.raises(SystemExit):
-        main(["analyze", "x.mp4", "--out", str(tmp_path / "x.jsonl"), "--bystander-every", "0"])
+        main(["analyze", "x.mp4", "--out", str(tmp_path / "x.jsonl"), "--bystander-every", every])
 
 
 def test_the_console_script_exits_early_with_its_outputs_complete(
