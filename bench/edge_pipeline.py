@@ -20,7 +20,6 @@ pipeline's warm sessions booked that model cost to the code around the model ins
 from __future__ import annotations
 
 import argparse
-import csv
 import io
 import json
 import os
@@ -34,6 +33,7 @@ import numpy as np
 import onnxruntime as ort
 
 from edge.analyze import frame_record
+from edge.evaluate import read_labels
 from edge.pipeline import build_pipeline
 from edge.source import open_source
 
@@ -155,8 +155,7 @@ def labelled_clips() -> list[Path]:
     clips = os.environ.get("LIFTWATCH_CLIPS")
     if not clips or not (Path(clips) / "labels.csv").exists():
         sys.exit("error: --all needs $LIFTWATCH_CLIPS pointing at a folder with labels.csv")
-    with (Path(clips) / "labels.csv").open(newline="") as f:
-        return [Path(clips) / row["clip"] for row in csv.DictReader(f)]
+    return [Path(clips) / label.clip for label in read_labels(Path(clips) / "labels.csv")]
 
 
 def main() -> None:
