@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge.analysis import LiftAnalyzer, SamplerConfig, SpineSampler, hands_low
+from edge.analysis import LiftAnalyzer, SamplerConfig, SpineSampler, hands_low, pooled_scatter
 from edge.keypoints import KP, NUM_KEYPOINTS
 from edge.lifts import detect_lifts
 from edge.posture import judge
@@ -130,6 +130,46 @@ def test_buffer_is_bounded_and_forgotten_with_the_track() -> None:
     assert len(times) == 5 and times[-1] == pytest.approx(4.9)
     sampler.forget(int(bent.track_ids[0]))
     assert sampler.samples(int(bent.track_ids[0])) == []
+
+
+class ScriptedContour:
+    """Answers the given curvatures in turn, one per mask asked for."""
+
+    def __init__(self, curvatures: list[float]) -> None:
+        self.left = list(curvatures)
+
+    def shape(self, view: BackView) -> BackShape:
+        return BackShape(self.left.pop(0), 0.0, 25, 0.9)
+
+
+def _curvature_of(curvatures: list[float]):  # type: ignore[no-untyped-def]
+    from edge.series import Lift, TrackSeries
+
+    sampler = SpineSampler(ScriptedContour(curvatures))
+    bent = next(p for _, p in _stream("hinge", 1) if hands_low(p.xy[0], p.scores[0]))
+    for k in range(len(curvatures)):
+        sampler.observe(k * 0.1, bent, _side_image())
+    tid = int(bent.track_ids[0])
+    empty = TrackSeries(tid, np.zeros(0), np.zeros((0, 17, 2)), np.zeros((0, 17)))
+    return sampler.curvature(Lift(tid, 0.0, 0.1, 10.0, empty, empty))
+
+
+def test_a_few_masks_that_agree_do_not_make_a_confident_call() -> None:
+    """Two masks 0.0001 apart: their own scatter says SE ≈ 0, the typical one says ~0.01."""
+    few = _curvature_of([0.0400, 0.0401])
+    assert few is not None and few.samples == 2
+    assert few.se > 0.005
+    # with many masks the lift's own scatter speaks: eight tight masks stay tight
+    many = _curvature_of([0.040, 0.041, 0.039, 0.040, 0.041, 0.039, 0.040, 0.040])
+    assert many is not None and many.se < few.se / 2
+
+
+def test_pooled_scatter_weights_by_degrees_of_freedom() -> None:
+    c = SamplerConfig(typical_scatter=0.01, typical_weight=2.0)
+    assert pooled_scatter(0.0, 1, c) == pytest.approx(0.01)  # one mask: no scatter of its own
+    assert pooled_scatter(0.01, 9, c) == pytest.approx(0.01)
+    assert pooled_scatter(0.03, 201, c) == pytest.approx(0.03, rel=0.01)
+    assert 0.01 < pooled_scatter(0.02, 3, c) < 0.02
 
 
 def test_hands_low_needs_wrists_below_knees() -> None:
