@@ -92,9 +92,12 @@ class LiftConfig:
     kneel_level: float = 0.35
     """A knee lower than this (standing-knee units) is on the floor: kneeling, not lifting."""
     kneel_share: float = 0.5
-    """Kneeling when a knee is on the floor for more than this share of the floor-level frames;
-    a share, not a count, because loads hide the knees and MoveNet then puts them low (real
-    pulls: at most 0.07)."""
+    """Kneeling when a knee is on the floor for more than this share of the frames of the cycle
+    with the hands at floor height (below `floor_exit`), whether or not the knee and shin tests
+    passed yet: a kneeler's hands are above the knee on the floor, so floor level may begin
+    only when the model loses that knee for a frame, late in the hold, and the rise that
+    follows lifts the knee. A share, not a count, because loads hide the knees and MoveNet
+    then puts them low (real pulls: at most 0.13 of their low frames)."""
     min_floor_s: float = 0.15
     """Shortest time at floor level: a one-frame dip is a keypoint glitch, not a lift."""
     max_floor_s: float = 4.0
@@ -167,7 +170,7 @@ class _Track:
     ref_height: float = math.nan
     ref_knee: float = math.nan
     kneel_frames: int = 0
-    floor_frames: int = 0
+    low_frames: int = 0
     ref_t: float = -math.inf
     raw_h: deque[float] = field(default_factory=deque)
     raw_shin: deque[float] = field(default_factory=deque)
@@ -283,9 +286,10 @@ class LiftDetector:
             elif at_floor:
                 tr.phase = _Phase.FLOOR
                 tr.floor_t0 = t
-        if tr.phase is _Phase.FLOOR:
-            tr.floor_frames += 1
+        if tr.phase is not _Phase.IDLE and hs < cfg.floor_exit:
+            tr.low_frames += 1
             tr.kneel_frames += kneeling or knee_k < cfg.kneel_level
+        if tr.phase is _Phase.FLOOR:
             if hs < tr.bottom_h:
                 tr.bottom_h, tr.bottom_t = hs, t
             if t - tr.floor_t0 > cfg.max_floor_s:
@@ -299,10 +303,7 @@ class LiftDetector:
             if hs < cfg.floor_enter:
                 tr.phase = _Phase.FLOOR
             elif standing:
-                ok = (
-                    self._same_person(tr, t)
-                    and tr.kneel_frames <= cfg.kneel_share * tr.floor_frames
-                )
+                ok = self._same_person(tr, t) and tr.kneel_frames <= cfg.kneel_share * tr.low_frames
                 lift = self._emit(tid, tr, t) if ok else None
                 _reset(tr, armed=True, t=t)
                 return lift
@@ -516,7 +517,7 @@ def _reset(tr: _Track, armed: bool = False, t: float = math.nan) -> None:
     tr.start = tr.floor_t0 = tr.bottom_t = math.nan
     tr.bottom_h = math.inf
     tr.start_height = math.nan
-    tr.kneel_frames = tr.floor_frames = 0
+    tr.kneel_frames = tr.low_frames = 0
 
 
 def _smooth(values: deque[float], value: float, n: int) -> float:

@@ -259,6 +259,24 @@ def test_synthetic_kneeling_is_not_counted_from_any_side_or_height(yaw: int, pit
     assert _synth_lifts(scenario, seed=3) == []
 
 
+@pytest.mark.parametrize(("yaw", "pitch"), [(180, 5), (150, 5), (30, 10), (-150, 30)])
+def test_kneeling_is_not_counted_when_the_floor_knee_is_lost_as_the_kneeler_rises(
+    yaw: int, pitch: int
+):
+    """The knee on the floor sits below the hands, so floor level begins only on a frame where
+    the model loses that knee, here the first frame of the rise; the kneel must still be judged
+    over the whole time the hands were down, not over the rise that follows."""
+    stream = synth_stream(non_lift_scenario("kneel", yaw, 0.005, pitch_deg=pitch), seed=3)
+    frames = []
+    for t, poses in zip(map(float, stream.t), stream.poses, strict=True):
+        if abs(t - 5.0) < 0.05:  # hold ends at 4.75 s
+            scores = poses.scores.copy()
+            scores[:, KP.RIGHT_KNEE] = 0.05  # the right knee is the one on the floor
+            poses = Poses(poses.xy, scores, poses.person_scores, poses.boxes, poses.track_ids)
+        frames.append((t, poses))
+    assert detect_lifts(frames) == []
+
+
 @pytest.mark.parametrize("yaw", [0, 90, 180, -60, -120])
 @pytest.mark.parametrize("pitch", [0, 35])
 def test_deep_squat_with_hands_at_the_knees_is_not_counted(yaw: int, pitch: int):
