@@ -17,8 +17,10 @@ floor level also needs the hands low on the shin of the same frame, (ankle − w
 (ankle − knee), measured along the person's standing axis (so an off-centre position does
 not tilt it) and corrected for depth: the standing shoulders give the body's yaw and the
 camera's pitch, and the hands' sideways offset from the ankles then tells how far ahead of
-the feet they are and how much lower that makes them look. Facing the camera head-on that
-offset is invisible, so a stricter shin level applies there. Kneeling is a knee on the floor:
+the feet they are and how much lower that makes them look, with the pitch steepened from the
+shoulders' row to the hands' (a camera a few metres away looks down more steeply at the shins
+than at the shoulders: `LiftConfig.perspective`). Facing the camera head-on that offset is
+invisible, so a stricter shin level applies there. Kneeling is a knee on the floor:
 low against the standing ankle, low against its own ankle, or far below the other knee.
 
 Streaming: `LiftDetector.update` per frame returns the lifts completed at that frame.
@@ -73,6 +75,12 @@ class LiftConfig:
     shoulder_span: float = 0.3
     """Shoulder-to-shoulder over shoulder-to-ankle height (anthropometric): the scale that
     turns the standing shoulders' image offset into body yaw and camera pitch."""
+    perspective: float = 0.12
+    """The angle (radians) the standing shoulder-to-ankle height subtends at the camera, at
+    least: ~1.4 m seen from 12 m or nearer. Sightlines to the shins are steeper than to the
+    shoulders by up to this much, so the pitch read from the standing shoulders is steepened
+    by it down to the hands' row. Too small only under-corrects (the old value, 0, assumed a
+    camera infinitely far); synthetic cameras at 4.5-8 m subtend 0.13-0.3."""
     min_side: float = 0.6
     """Views with sin(yaw from the front) below this are head-on: the depth correction is
     capped there (it divides by it) and, facing the camera, `shin_floor_facing` applies."""
@@ -412,7 +420,8 @@ class LiftDetector:
         if tr.ref_lateral is None or ankle_x is None:
             return (ankle - hand_y) / rise, kneeling
         across, down = _upright(hand_x - ankle_x, hand_y - ankle, tr.ref_up)
-        return (self._depth_drop(tr, across) - down) / rise, kneeling
+        drop = self._hand_depth_drop(tr, across, 1.0 + down / tr.ref_height)
+        return (drop - down) / rise, kneeling
 
     def _knees_uneven(self, tr: _Track, kp: _Body) -> bool:
         """One knee far above the other, after taking out where the width of the hips and
@@ -457,6 +466,22 @@ class LiftDetector:
         a, b = tr.ref_lateral  # type: ignore[misc]
         w2 = self._span2(tr, a, b)
         return -dx * a * b / max(w2 - a * a, cfg.min_side**2 * w2)
+
+    def _hand_depth_drop(self, tr: _Track, dx: float, below: float) -> float:
+        """`_depth_drop` for hands `below` standing heights under the standing shoulders.
+
+        The shoulders give the pitch of the sightline to the shoulders; a nearby camera looks
+        down more steeply at the shins, by about `perspective` per standing height (that is
+        what made a bend to the upper shin turned towards the camera read 0.1-0.15 of a shin
+        too low). Which way the person faces, needed to tell the pitch from the shoulders'
+        tilt, is the side the hands are on: ahead of the feet.
+        """
+        cfg = self.config
+        a, b = tr.ref_lateral  # type: ignore[misc]
+        w2 = self._span2(tr, a, b)
+        side = math.copysign(math.sqrt(max(w2 - a * a, cfg.min_side**2 * w2)), -dx)
+        pitch = math.asin(max(-1.0, min(1.0, b / side))) + cfg.perspective * below
+        return -dx * a / side * math.sin(pitch)
 
     def _same_person(self, tr: _Track, t: float) -> bool:
         """The one who stands up is as tall as the one who bent down, or the tracker swapped."""

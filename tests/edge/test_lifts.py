@@ -305,6 +305,19 @@ def test_upper_shin_bend_and_floor_lift_separate_in_side_on_views(
     assert len(_synth_lifts(Scenario([lifts], camera, Noise(0.005)))) == 2
 
 
+@pytest.mark.parametrize("yaw", [30, 45, 135, 150])
+@pytest.mark.parametrize("pitch", [10, 20])
+def test_lowest_upper_shin_bend_turned_towards_a_nearby_camera_is_not_counted(yaw: int, pitch: int):
+    """A camera 5 m away looks down ~15° more steeply at the shins than at the shoulders, so
+    hands ahead of the feet and turned towards it are drawn lower than the shoulders' pitch
+    explains: a bend to the bottom of the upper-shin band read 0.65 of the shin, not 0.78."""
+    camera = Camera.aimed(5.0, pitch)
+    bend = Bend(hand_height_m=SHIN_BEND_RANGE[0] * 1.75, knee_bend_deg=20, spine_flexion_deg=20)
+    lift = LiftMove(hand_height_m=0.12)
+    assert _synth_lifts(Scenario([Person([bend] * 2, yaw_deg=yaw)], camera, Noise(0.003))) == []
+    assert len(_synth_lifts(Scenario([Person([lift] * 2, yaw_deg=yaw)], camera, Noise(0.003)))) == 2
+
+
 @pytest.mark.parametrize("x_m", [-2.0, 2.0])
 def test_bend_off_the_optical_axis_is_not_counted(x_m: float):
     """Off-centre, a pitched camera tilts the person in the image: measure along the body."""
