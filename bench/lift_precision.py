@@ -59,7 +59,7 @@ def match(lifts: list[Lift], truth: list[Truth]) -> tuple[int, Counter[str], Cou
 
 def run(hours: float, seed: int, fps: float, config: LiftConfig) -> dict[str, Any]:
     rng = np.random.default_rng(seed)
-    person_s = 0.0
+    person_s = lift_s = 0.0
     true_lifts = hits = detections = 0
     person_frames = 0
     detector_s = 0.0
@@ -83,6 +83,7 @@ def run(hours: float, seed: int, fps: float, config: LiftConfig) -> dict[str, An
         found, fk, fv = match(lifts, stream.labels)
         truths = [x for x in stream.labels if x.is_lift]
         true_lifts += len(truths)
+        lift_s += sum(x.end - x.start for x in truths)
         hits += found
         detections += len(lifts)
         false_kinds += fk
@@ -100,6 +101,9 @@ def run(hours: float, seed: int, fps: float, config: LiftConfig) -> dict[str, An
         "detections": detections,
         "false_lifts": false,
         "false_lifts_per_hour": round(false / (person_s / 3600), 3),
+        # The figure: per hour of non-lift activity (everything outside true lifts).
+        "nonlift_person_hours": round((person_s - lift_s) / 3600, 3),
+        "false_lifts_per_nonlift_hour": round(false / max(1e-9, (person_s - lift_s) / 3600), 3),
         "recall": round(hits / max(1, true_lifts), 4),
         "precision": round(hits / max(1, detections), 4),
         "false_by_activity": dict(false_kinds),
