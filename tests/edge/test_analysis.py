@@ -58,7 +58,7 @@ def test_without_images_it_matches_detection_then_judge() -> None:
 def test_masks_run_only_for_lifts_and_reach_the_judge() -> None:
     frames = _stream("hinge")
     contour = FakeContour(curvature=0.15)
-    sampler = SamplerConfig(max_masks=5)
+    sampler = SamplerConfig(max_masks=5, settle_masks=99)  # every mask, however clear
     judged = _run(LiftAnalyzer(contour=contour, sampler_config=sampler), frames, _side_image())
     low = sum(hands_low(p.xy[i], p.scores[i]) for _, p in frames for i in range(len(p)))
     assert len(judged) == 2
@@ -72,12 +72,37 @@ def test_masks_run_only_for_lifts_and_reach_the_judge() -> None:
 def test_more_masks_per_lift_cost_more_and_give_the_same_answer() -> None:
     frames = _stream("hinge")
     few, many = FakeContour(), FakeContour()
-    a = _run(LiftAnalyzer(contour=few, sampler_config=SamplerConfig(max_masks=3)), frames,
-             _side_image())  # fmt: skip
-    b = _run(LiftAnalyzer(contour=many, sampler_config=SamplerConfig(max_masks=8)), frames,
-             _side_image())  # fmt: skip
+    a = _run(LiftAnalyzer(contour=few, sampler_config=SamplerConfig(max_masks=3, settle_masks=99)),
+             frames, _side_image())  # fmt: skip
+    b = _run(LiftAnalyzer(contour=many, sampler_config=SamplerConfig(max_masks=8, settle_masks=99)),
+             frames, _side_image())  # fmt: skip
     assert len(few.asked) == 2 * 3 and len(many.asked) == 2 * 8
     assert [j.posture.label for j in a] == [j.posture.label for j in b]
+
+
+def test_a_clear_outline_stops_after_four_masks_a_close_one_gets_all() -> None:
+    frames = _stream("hinge")
+    clear = FakeContour(curvature=0.15)
+    judged = _run(LiftAnalyzer(contour=clear), frames, _side_image())
+    assert len(judged) == 2 and len(clear.asked) == 2 * 4
+    assert all(j.posture.label == "rounded" for j in judged)
+    assert all(j.posture.features["back_curvature"] == pytest.approx(0.15) for j in judged)
+
+    # on the boundary (0.039) nothing settles: every mask is run, and the lift abstains
+    close = ScriptedContour([0.045, 0.033] * 8)
+    (one,) = _run(LiftAnalyzer(contour=close), _stream("hinge", 1), _side_image())
+    assert close.left == [0.045, 0.033] * 4, "all 8 masks of the lift were run"
+    assert (one.posture.label, one.posture.reason) == ("unscorable", "uncertain")
+
+
+def test_settling_needs_every_early_mask_clear_of_the_boundary() -> None:
+    sampler = SpineSampler(FakeContour())
+    boundary = 0.039
+    assert sampler._settled([0.02, 0.025, 0.03, 0.032], boundary)  # all ≥ 0.006 below
+    assert sampler._settled([0.05, 0.09, 0.046, 0.2], boundary)
+    assert not sampler._settled([0.02, 0.025, 0.03], boundary)  # too few
+    assert not sampler._settled([0.02, 0.025, 0.03, 0.036], boundary)  # one too close
+    assert not sampler._settled([0.02, 0.025, 0.03, 0.06], boundary)  # both sides
 
 
 def test_how_obliquely_the_masked_frames_saw_the_trunk_reaches_the_judge() -> None:
