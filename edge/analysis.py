@@ -82,8 +82,9 @@ class SamplerConfig:
     settle_margin: float = 0.006
     """How far beyond the boundary (trunk lengths; ~3.6° of flexion, 0.6 of the typical
     mask scatter) every one of the first ``settle_masks`` masks must read to stop. Their
-    median is then at least this far off, 1.5 standard errors or more even after pooling
-    (below), so the lift cannot come out `uncertain` either."""
+    median is then at least this far off and, whatever the four read, at least ~1.45 pooled
+    standard errors (below; the worst of 200,000 random draws), so the lift cannot come out
+    `uncertain` (`PostureConfig.uncertain_z`, 1.0) either."""
     typical_scatter: float = 0.01
     """Mask-to-mask scatter of the measure on one lift, in trunk lengths: the median of the
     per-lift robust scatter over the 23 real side-view lifts with 5 or more masks (0.002 to
