@@ -21,7 +21,7 @@ from edge.keypoints import KP
 from edge.lifts import LiftConfig, LiftDetector
 from edge.pose.base import Image
 from edge.poses import UNTRACKED, FloatArray, Poses
-from edge.posture import DEFAULT_CONFIG, Posture, PostureConfig, judge
+from edge.posture import DEFAULT_CONFIG, Posture, PostureConfig, judge, outline_role
 from edge.series import Lift
 from edge.silhouette import BackShape, BackView, back_view
 from edge.stats import median
@@ -136,7 +136,9 @@ class SpineSampler:
         buf = self._tracks.get(track_id)
         return list(buf.views) if buf else []
 
-    def curvature(self, lift: Lift, boundary: float | None = None) -> BackCurvature | None:
+    def curvature(
+        self, lift: Lift, boundary: float | None = None, decides: bool = True
+    ) -> BackCurvature | None:
         """Median back curvature of up to ``max_masks`` views of the lift's low phase, or None.
 
         The views are spread over the whole low phase, not only the bottom: the spine is
@@ -146,7 +148,8 @@ class SpineSampler:
         pooled with the typical spread (`SamplerConfig.typical_scatter`) so a handful of
         masks that agree by chance do not look more certain than they are. Given the
         posture ``boundary``, masking stops once the masks so far settle the label
-        (`SamplerConfig.settle_masks`).
+        (`SamplerConfig.settle_masks`); when the outline ``decides`` nothing (an oblique
+        view), once there are enough good masks (``min_samples``) to report a reading.
         """
         c = self.config
         views = [v for t, v in self.samples(lift.track_id) if lift.start <= t <= lift.end]
@@ -155,6 +158,8 @@ class SpineSampler:
             views = [views[k] for k in picks]
         good: list[tuple[float, float]] = []
         for view in views[0::2] + views[1::2]:  # spread over the low phase from the start
+            if not decides and len(good) >= c.min_samples:
+                break
             if boundary is not None and self._settled([g[0] for g in good], boundary):
                 break
             shape = self.contour.shape(view)
@@ -247,8 +252,14 @@ class LiftAnalyzer:
         return judged
 
     def _judge(self, lift: Lift) -> JudgedLift:
-        boundary = self.posture_config.curvature_neutral
-        back = self.sampler.curvature(lift, boundary) if self.sampler is not None else None
+        """Masks as many views as the outline can use (`edge.posture.outline_role`): up to
+        ``max_masks`` where it decides (fewer when they settle the label early), just
+        enough for a reading to report in an oblique view, none facing the camera."""
+        cfg = self.posture_config
+        role = outline_role(lift, cfg)
+        back = None
+        if self.sampler is not None and role != "unused":
+            back = self.sampler.curvature(lift, cfg.curvature_neutral, role == "decides")
         if back is None:
             return JudgedLift(lift, judge(lift, None, self.posture_config))
         return JudgedLift(lift, judge(lift, back.value, self.posture_config, back.se, back.spread))

@@ -39,6 +39,7 @@ from edge.stats import median
 Arr = npt.NDArray[np.float64]
 Label = Literal["hinge", "rounded", "unscorable"]
 View = Literal["side", "oblique", "front"]
+OutlineRole = Literal["decides", "reading", "unused"]
 
 _LEFT = {"ear": KP.LEFT_EAR, "shoulder": KP.LEFT_SHOULDER, "hip": KP.LEFT_HIP,
          "knee": KP.LEFT_KNEE, "ankle": KP.LEFT_ANKLE}  # fmt: skip
@@ -191,7 +192,7 @@ def judge(
     it the outline decides and the keypoint cues only add a dropped head.
     """
     c = config
-    standing = lift.standing if len(lift.standing) else lift.series.window(lift.start, lift.start)
+    standing = _standing(lift)
     view, width = estimate_view(standing, c)
     side = _visible_side(lift.series)
     bottom = _bottom_phase(lift, c)
@@ -277,6 +278,28 @@ def estimate_view(
     if ratio > config.front_min_width:
         return "front", ratio
     return "oblique", ratio
+
+
+def outline_role(lift: Lift, config: PostureConfig = DEFAULT_CONFIG) -> OutlineRole:
+    """What the back's outline can do for this lift, judging by the view while standing.
+
+    ``decides`` in a side view (and in an oblique one if `PostureConfig.oblique_outline`
+    lets it count); ``reading`` in an oblique view, where `judge` says ``oblique outline``
+    whatever it reads, so a reading to report is all it is worth; ``unused`` facing the
+    camera, where the spine bends edge-on and `judge` says ``front view``. Masks cost ~16 ms
+    each, so the caller masks accordingly. (A side view whose masked frames turn out
+    oblique, `PostureConfig.outline_max_spread`, is only known after them.)
+    """
+    view, _ = estimate_view(_standing(lift), config)
+    if view == "front":
+        return "unused"
+    if view == "side" or config.oblique_outline != "abstain":
+        return "decides"
+    return "reading"
+
+
+def _standing(lift: Lift) -> TrackSeries:
+    return lift.standing if len(lift.standing) else lift.series.window(lift.start, lift.start)
 
 
 def _too_close_to_call(geo: dict[str, float], c: PostureConfig) -> bool:

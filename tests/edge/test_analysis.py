@@ -95,6 +95,27 @@ def test_a_clear_outline_stops_after_four_masks_a_close_one_gets_all() -> None:
     assert (one.posture.label, one.posture.reason) == ("unscorable", "uncertain")
 
 
+def test_an_oblique_view_gets_only_the_masks_for_a_reading() -> None:
+    """Seen at 35° of yaw the outline decides nothing: two masks report a reading, not eight."""
+    s = synth_stream(lift_scenario("hinge", yaw_deg=35.0, noise=0.004), fps=10)
+    contour = FakeContour(curvature=0.02)
+    (one,) = _run(LiftAnalyzer(contour=contour), list(zip(s.t, s.poses, strict=True)),
+                  _side_image())  # fmt: skip
+    assert one.posture.view == "oblique"
+    assert (one.posture.label, one.posture.reason) == ("unscorable", "oblique outline")
+    assert len(contour.asked) == SamplerConfig().min_samples
+    assert one.posture.features["back_curvature"] == pytest.approx(0.02)
+
+
+def test_a_lift_facing_the_camera_costs_no_mask() -> None:
+    s = synth_stream(lift_scenario("hinge", yaw_deg=90.0, noise=0.004), fps=10)
+    contour = FakeContour(curvature=0.02)
+    (one,) = _run(LiftAnalyzer(contour=contour), list(zip(s.t, s.poses, strict=True)),
+                  _side_image())  # fmt: skip
+    assert (one.posture.view, one.posture.reason) == ("front", "front view")
+    assert contour.asked == []
+
+
 def test_settling_needs_every_early_mask_clear_of_the_boundary() -> None:
     sampler = SpineSampler(FakeContour())
     boundary = 0.039

@@ -10,7 +10,14 @@ import pytest
 
 from edge.keypoints import KP
 from edge.lifts import detect_lifts
-from edge.posture import Posture, PostureConfig, estimate_view, judge, reba_trunk_score
+from edge.posture import (
+    Posture,
+    PostureConfig,
+    estimate_view,
+    judge,
+    outline_role,
+    reba_trunk_score,
+)
 from edge.series import Lift, TrackSeries
 from edge.synth import Camera, LiftMove, Noise, Person, Scenario, random_scenario, synth_stream
 
@@ -78,6 +85,15 @@ def test_front_view_is_unscorable() -> None:
     posture = judge(_lift(50.0, 15.0, yaw=90.0))
     assert (posture.label, posture.reason, posture.view) == ("unscorable", "front view", "front")
     assert posture.confidence == 0.0
+
+
+def test_the_outline_decides_only_in_a_side_view_unless_told_otherwise() -> None:
+    side, oblique, front = (_lift(8.0, 30.0, yaw=y) for y in (0.0, 35.0, 90.0))
+    roles = [outline_role(lift) for lift in (side, oblique, front)]
+    assert roles == ["decides", "reading", "unused"]
+    for policy in ("clear", "trust"):
+        cfg = PostureConfig(oblique_outline=policy)
+        assert [outline_role(x, cfg) for x in (oblique, front)] == ["decides", "unused"]
 
 
 def test_estimated_view_follows_body_yaw() -> None:
