@@ -75,10 +75,11 @@ class SamplerConfig:
     settle_masks: int = 4
     """Masks after which a lift may stop early: when every good mask so far reads clearly on
     one side of the posture boundary (``settle_margin``), more masks cannot change the label
-    and would only cost ~16 ms each on a core (60-80 ms on a Pi 4), in a burst that stalls
-    the frame loop at the end of each lift. The views are masked spread-out first (every
-    other pick, then the ones between), so four already span the low phase. Most lifts of
-    a trained crew are clear hinges and stop here; close calls still get every mask."""
+    and would only cost ~16 ms each on a core (several times that on a Pi 4, unmeasured),
+    in a burst that stalls the frame loop at the end of each lift. The views are masked
+    spread-out first (every other pick, then the ones between), so four already span the
+    low phase. Most lifts of a trained crew are clear hinges and stop here; close calls
+    still get every mask."""
     settle_margin: float = 0.006
     """How far beyond the boundary (trunk lengths; ~3.6° of flexion, 0.6 of the typical
     mask scatter) every one of the first ``settle_masks`` masks must read to stop. Their
