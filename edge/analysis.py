@@ -262,5 +262,6 @@ class LiftAnalyzer:
         if self.sampler is not None and role != "unused":
             back = self.sampler.curvature(lift, cfg.curvature_neutral, role == "decides")
         if back is None:
-            return JudgedLift(lift, judge(lift, None, self.posture_config))
+            tried = self.sampler is not None and role != "unused"
+            return JudgedLift(lift, judge(lift, None, cfg, outline_tried=tried))
         return JudgedLift(lift, judge(lift, back.value, self.posture_config, back.se, back.spread))

@@ -183,13 +183,17 @@ def judge(
     config: PostureConfig = DEFAULT_CONFIG,
     back_curvature_se: float | None = None,
     back_spread: float | None = None,
+    outline_tried: bool = False,
 ) -> Posture:
     """Hinge, rounded or unscorable for one lift (see the module docstring for why).
 
     ``back_curvature`` is the silhouette measure summarised over the lift's low phase,
     ``back_curvature_se`` its standard error and ``back_spread`` how obliquely the trunk's
     cross-section was seen in those frames (see `PostureConfig.outline_max_spread`); with
-    it the outline decides and the keypoint cues only add a dropped head.
+    it the outline decides and the keypoint cues only add a dropped head. ``outline_tried``
+    says frames were there for an outline even if no reading came of it (ragged masks): an
+    oblique view then abstains as it would with one, rather than fall back on keypoint cues
+    that call nearly every real lift `hinge`.
     """
     c = config
     standing = _standing(lift)
@@ -233,6 +237,8 @@ def judge(
         evidence = _keypoint_evidence(geo, c)
         if view == "front":
             reason = "front view"
+        elif reason is None and outline_tried and _outline_withheld(view, c):
+            reason = "oblique outline"
         elif reason is None and evidence is None:
             reason = "head hidden"
         elif reason is None and _too_close_to_call(geo, c):
@@ -316,6 +322,12 @@ def _outline_oblique(view: View, spread: float | None, c: PostureConfig) -> bool
     if view == "oblique":
         return True
     return spread is not None and math.isfinite(spread) and spread >= c.outline_max_spread
+
+
+def _outline_withheld(view: View, c: PostureConfig) -> bool:
+    """An oblique view whose outline, had it been read, could not have cleared the back for
+    sure (``abstain``: never; ``clear``: only a low one): without it there is no verdict."""
+    return view == "oblique" and c.oblique_outline != "trust"
 
 
 def _oblique_outline_mute(outline: float, c: PostureConfig) -> bool:

@@ -107,6 +107,18 @@ def test_an_oblique_view_gets_only_the_masks_for_a_reading() -> None:
     assert one.posture.features["back_curvature"] == pytest.approx(0.02)
 
 
+def test_an_oblique_view_with_ragged_masks_abstains_as_with_a_reading() -> None:
+    """No reading came of the masks, but the view is what rules the outline out: the lift
+    abstains as it would with one, instead of a keypoint verdict."""
+    s = synth_stream(lift_scenario("hinge", yaw_deg=35.0, noise=0.004), fps=10)
+    frames = list(zip(s.t, s.poses, strict=True))
+    (one,) = _run(LiftAnalyzer(contour=FakeContour(0.02, quality=0.2)), frames, _side_image())
+    assert one.posture.features["back_curvature"] is None
+    assert (one.posture.label, one.posture.reason) == ("unscorable", "oblique outline")
+    (bare,) = _run(LiftAnalyzer(), frames, _side_image())  # no silhouette at all
+    assert bare.posture.scored, "without a silhouette the keypoint cues still judge it"
+
+
 def test_a_lift_facing_the_camera_costs_no_mask() -> None:
     s = synth_stream(lift_scenario("hinge", yaw_deg=90.0, noise=0.004), fps=10)
     contour = FakeContour(curvature=0.02)
