@@ -258,10 +258,10 @@ class LiftAnalyzer:
         enough for a reading to report in an oblique view, none facing the camera."""
         cfg = self.posture_config
         role = outline_role(lift, cfg)
+        tried = self.sampler is not None and role != "unused"
         back = None
-        if self.sampler is not None and role != "unused":
+        if tried and self.sampler is not None:
             back = self.sampler.curvature(lift, cfg.curvature_neutral, role == "decides")
         if back is None:
-            tried = self.sampler is not None and role != "unused"
             return JudgedLift(lift, judge(lift, None, cfg, outline_tried=tried))
-        return JudgedLift(lift, judge(lift, back.value, self.posture_config, back.se, back.spread))
+        return JudgedLift(lift, judge(lift, back.value, cfg, back.se, back.spread))
