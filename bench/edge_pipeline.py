@@ -86,8 +86,9 @@ def pipeline_pass(args: argparse.Namespace, record: list | None = None) -> tuple
 
 
 def fresh_twin(session: ort.InferenceSession) -> ort.InferenceSession:
-    """A new, never-run session of the same model file with the same options."""
-    return _Session(session._model_path, session._sess_options, providers=session.get_providers())
+    """A new, never-run session of the same model (file, or edited bytes) with the same options."""
+    model = session._model_path or session._model_bytes
+    return _Session(model, session._sess_options, providers=session.get_providers())
 
 
 def model_pass(calls: list) -> float:

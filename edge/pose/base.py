@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -17,6 +18,9 @@ log = logging.getLogger(__name__)
 
 Image = npt.NDArray[np.uint8]
 
+GraphEdit = Callable[[bytes], "bytes | None"]
+"""Rewrites a serialised model before ONNX Runtime optimises it; None leaves it as it is."""
+
 
 class PoseEstimator(Protocol):
     """Turns one BGR frame into `Poses` in that frame's pixel coordinates."""
@@ -26,7 +30,13 @@ class PoseEstimator(Protocol):
     def __call__(self, image: Image) -> Poses: ...
 
 
-def make_session(path: Path, threads: int = 1, mem_pattern: bool = True) -> Any:
+def make_session(
+    path: Path,
+    threads: int = 1,
+    mem_pattern: bool = True,
+    edit: GraphEdit | None = None,
+    edit_tag: str = "",
+) -> Any:
     """An ONNX Runtime CPU session pinned to ``threads`` intra-op threads.
 
     Inter-op parallelism is off: these graphs are a single chain, and on a 4-core Pi the
@@ -38,6 +48,10 @@ def make_session(path: Path, threads: int = 1, mem_pattern: bool = True) -> Any:
     second run, on top of the first run's tensors, which its arena keeps: 5-20 MB more
     resident per model and a second run as slow as the first. It pays back ~2 % per run
     only over many runs, as the per-frame model makes.
+
+    ``edit`` (named by ``edit_tag`` in the cache key) rewrites the graph before it is
+    optimised, e.g. `edge.pose.prologue.strip`; callers read the session's inputs to learn
+    whether it applied.
     """
     import onnxruntime as ort
 
@@ -52,7 +66,7 @@ def make_session(path: Path, threads: int = 1, mem_pattern: bool = True) -> Any:
         return opts
 
     providers = ["CPUExecutionProvider"]
-    optimised = graph_cache.optimised_path(path, ort.__version__)
+    optimised = graph_cache.optimised_path(path, ort.__version__, edit_tag if edit else "")
     if optimised is not None and optimised.is_file():
         try:
             disabled = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
@@ -60,9 +74,12 @@ def make_session(path: Path, threads: int = 1, mem_pattern: bool = True) -> Any:
         except Exception as exc:  # a truncated or foreign file: rebuild it below
             log.warning("optimised graph %s unusable (%s); rebuilding it", optimised, exc)
     full = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    model: str | bytes = str(path)
+    if edit is not None:
+        model = edit(path.read_bytes()) or model
     staging = graph_cache.staging_path(optimised) if optimised is not None else None
     if staging is None or optimised is None:
-        return ort.InferenceSession(str(path), options(full), providers=providers)
+        return ort.InferenceSession(model, options(full), providers=providers)
     opts = options(full)
     opts.optimized_model_filepath = str(staging)
     # Weights in a file of their own, which ONNX Runtime maps (see graph_cache.LAYOUT).
@@ -71,12 +88,12 @@ def make_session(path: Path, threads: int = 1, mem_pattern: bool = True) -> Any:
     opts.add_session_config_entry(prefix + "file_name", weights.name)
     opts.add_session_config_entry(prefix + "min_size_in_bytes", "1024")
     try:
-        session = ort.InferenceSession(str(path), opts, providers=providers)
+        session = ort.InferenceSession(model, opts, providers=providers)
     except Exception as exc:  # e.g. a full disk; without saving, the model itself decides
         log.debug("could not write optimised graph %s: %s", staging, exc)
         staging.unlink(missing_ok=True)
         weights.unlink(missing_ok=True)
-        return ort.InferenceSession(str(path), options(full), providers=providers)
+        return ort.InferenceSession(model, options(full), providers=providers)
     try:
         os.replace(staging, optimised)
     except OSError as exc:

@@ -41,14 +41,20 @@ def _cpu_signature() -> str:
     return platform.processor() or platform.machine()
 
 
-def optimised_path(model: Path, ort_version: str) -> Path | None:
-    """Where the optimised graph of ``model`` lives (whether or not it exists yet)."""
+def optimised_path(model: Path, ort_version: str, edit: str = "") -> Path | None:
+    """Where the optimised graph of ``model`` lives (whether or not it exists yet).
+
+    ``edit`` names a change made to the graph before optimising it (see `edge.pose.prologue`):
+    the same model edited or not gives two different graphs.
+    """
     root = cache_dir()
     if root is None:
         return None
     st = model.stat()
     identity = f"{model.resolve()}|{st.st_size}|{st.st_mtime_ns}|{ort_version}|"
     identity += f"{platform.machine()}|{_cpu_signature()}|{LAYOUT}"
+    if edit:
+        identity += f"|{edit}"
     key = hashlib.sha256(identity.encode()).hexdigest()[:20]
     return root / "ort" / f"{model.stem}-{key}.onnx"
 

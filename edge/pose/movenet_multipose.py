@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 
 from edge.models import ModelSpec
+from edge.pose import prologue
 from edge.pose.base import Image, make_session
 from edge.pose.letterbox import fit_multiple, letterbox_into
 from edge.poses import Poses
@@ -28,7 +29,10 @@ class MoveNetMultiPose:
         mem_pattern: bool = True,
     ) -> None:
         self.name = spec.key
-        self.session = make_session(path, threads, mem_pattern)
+        self.session = make_session(
+            path, threads, mem_pattern, edit=prologue.strip, edit_tag=prologue.EDIT_TAG
+        )
+        self.prepared = prologue.takes_prepared(self.session)
         self.input_name = str(spec.input.get("name", "input"))
         self.long_side = int(long_side or spec.input.get("long_side", 256))
         self.min_person_score = min_person_score
@@ -47,8 +51,12 @@ class MoveNetMultiPose:
         h, w = image.shape[:2]
         buf, scale = self._input_buffer(w, h)
         box = letterbox_into(image, buf, scale)
-        rgb = cv2.cvtColor(buf, cv2.COLOR_BGR2RGB)
-        out = self.session.run(None, {self.input_name: rgb[None].astype(np.int32)})[0][0]
+        rgb = cv2.cvtColor(buf, cv2.COLOR_BGR2RGB)[None]
+        if self.prepared:
+            feed = {prologue.INPUT: prologue.prepare(rgb)}
+        else:
+            feed = {self.input_name: rgb.astype(np.int32)}
+        out = self.session.run(None, feed)[0][0]
         return decode(out, box.in_w, box.in_h, scale, self.min_person_score)
 
 

@@ -9,6 +9,7 @@ import numpy as np
 import numpy.typing as npt
 
 from edge.models import ModelSpec
+from edge.pose import prologue
 from edge.pose.base import Image, make_session
 from edge.poses import Poses
 
@@ -32,7 +33,8 @@ class MoveNetSingle:
 
     def __init__(self, spec: ModelSpec, path: Path, threads: int = 1) -> None:
         self.name = spec.key
-        self.session = make_session(path, threads)
+        self.session = make_session(path, threads, edit=prologue.strip, edit_tag=prologue.EDIT_TAG)
+        self.prepared = prologue.takes_prepared(self.session)
         self.input_name = str(spec.input.get("name", "input"))
         self.size = int(str(spec.input.get("size", "192x192")).split("x")[0])
         self.dtype = np.uint8 if spec.input.get("dtype") == "uint8" else np.int32
@@ -55,8 +57,12 @@ class MoveNetSingle:
             crop = cv2.warpAffine(
                 image, m, (self.size, self.size), flags=cv2.INTER_LINEAR, borderValue=(0, 0, 0)
             )
-            rgb = cv2.cvtColor(crop, cv2.COLOR_BGR2RGB)[None].astype(self.dtype)
-            out = self.session.run(None, {self.input_name: rgb})[0].reshape(17, 3)
+            rgb = cv2.cvtColor(crop, cv2.COLOR_BGR2RGB)[None]
+            if self.prepared:
+                feed = {prologue.INPUT: prologue.prepare(rgb)}
+            else:
+                feed = {self.input_name: rgb.astype(self.dtype)}
+            out = self.session.run(None, feed)[0].reshape(17, 3)
             xy[i, :, 0] = cx + (out[:, 1] - 0.5) * side
             xy[i, :, 1] = cy + (out[:, 0] - 0.5) * side
             scores[i] = out[:, 2]
