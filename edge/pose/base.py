@@ -77,9 +77,20 @@ def make_session(
     model: str | bytes = str(path)
     if edit is not None:
         model = edit(path.read_bytes()) or model
+
+    def unsaved(model: str | bytes) -> Any:
+        """A session that keeps nothing; an edited graph it refuses gives way to the file."""
+        try:
+            return ort.InferenceSession(model, options(full), providers=providers)
+        except Exception as exc:
+            if isinstance(model, str):
+                raise
+            log.warning("edited graph of %s refused (%s); using the file as it is", path, exc)
+            return ort.InferenceSession(str(path), options(full), providers=providers)
+
     staging = graph_cache.staging_path(optimised) if optimised is not None else None
     if staging is None or optimised is None:
-        return ort.InferenceSession(model, options(full), providers=providers)
+        return unsaved(model)
     opts = options(full)
     opts.optimized_model_filepath = str(staging)
     # Weights in a file of their own, which ONNX Runtime maps (see graph_cache.LAYOUT).
@@ -93,7 +104,7 @@ def make_session(
         log.debug("could not write optimised graph %s: %s", staging, exc)
         staging.unlink(missing_ok=True)
         weights.unlink(missing_ok=True)
-        return ort.InferenceSession(model, options(full), providers=providers)
+        return unsaved(model)
     try:
         os.replace(staging, optimised)
     except OSError as exc:

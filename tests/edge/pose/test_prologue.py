@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import cv2
@@ -89,6 +90,20 @@ def test_the_edited_and_the_original_graph_are_cached_apart(tmp_path: Path) -> N
     again = make_session(path, edit=prologue.strip, edit_tag=prologue.EDIT_TAG)
     assert prologue.takes_prepared(again)  # loaded from the cache, still edited
     assert len(sorted((tmp_path / "cache").rglob("*.onnx"))) == 2
+
+
+@pytest.mark.parametrize("cache", [True, False])
+def test_an_edited_graph_onnx_runtime_refuses_gives_way_to_the_file(
+    cache: bool, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    if not cache:
+        monkeypatch.setenv(graph_cache.CACHE_ENV, "")
+    path = resolve("movenet_lightning")[1]
+    with caplog.at_level(logging.WARNING, logger="edge.pose.base"):
+        session = make_session(path, edit=lambda _: b"\x08\x07not a graph", edit_tag="broken")
+    assert not prologue.takes_prepared(session)
+    assert session.get_inputs()[0].name == "input"
+    assert "edited graph" in caplog.text and path.name in caplog.text
 
 
 def test_estimators_give_the_same_poses_on_either_graph(clips_dir: Path) -> None:
