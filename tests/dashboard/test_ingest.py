@@ -338,6 +338,12 @@ def test_two_workers_share_the_stream(broker: Broker, postgres_url: str) -> None
             pub.publish_all(lift_messages(events))
             pub.wait(120.0)
         wait_until(lambda: stored(store) == 20_000, 180.0, "20,000 stored")
+        # A worker counts a batch once its writer reports the commit, a moment after the
+        # rows are visible: wait for the counts too, then check that none is counted twice.
+        wait_until(
+            lambda: sum(w.counters.stored() for w in workers) >= 20_000, 30.0, "20,000 counted"
+        )
+        time.sleep(0.5)
         shares = [w.counters.stored() for w in workers]
     finally:
         for w in workers:
