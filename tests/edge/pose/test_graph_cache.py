@@ -37,9 +37,11 @@ def test_first_session_keeps_the_optimised_graph_and_the_next_loads_it_unchanged
     expected = _uncached(lightning, monkeypatch)
     assert not list(tmp_path.rglob("*.onnx"))
     monkeypatch.setenv(graph_cache.CACHE_ENV, str(tmp_path))
-    first = _keypoints(make_session(lightning))
+    first_session = make_session(lightning)
+    first = _keypoints(first_session)
     kept = list(tmp_path.rglob("*.onnx"))
     assert len(kept) == 1 and kept[0].name.startswith("movenet_singlepose_lightning_v4-")
+    assert first_session._model_path == str(kept[0])  # the kept graph, already this time
     weights = list(tmp_path.rglob("*.weights"))  # kept apart, so ONNX Runtime maps them
     assert len(weights) == 1 and weights[0].stat().st_size > 1_000_000
     assert not list(tmp_path.rglob("*.tmp"))
