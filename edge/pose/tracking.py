@@ -113,8 +113,11 @@ class CropTracking:
         poses, posed_on, patches, reused = self._pose(image, squares, still, skipped)
         keep = _dedupe(poses, self.min_person_score)
         # Losing someone we were following makes the next frame a keyframe, so a person who
-        # moves out of their crop is found again at once rather than a second later.
-        self._force_keyframe = not set(range(followed)) <= set(keep.tolist())
+        # moves out of their crop is found again at once rather than a second later. A crop
+        # dropped as the duplicate of a kept one (a keyframe's fresh crop on the same body)
+        # loses nobody.
+        dropped = np.setdiff1d(np.arange(followed), keep)
+        self._force_keyframe = bool((poses.person_scores[dropped] < self.min_person_score).any())
         poses = poses[keep]
         # Frames since each person was last posed, counting this one, for those posed now
         # after being skipped (1 for everyone else): their motion spans all of them.

@@ -361,3 +361,60 @@ def test_real_clip_bystander_posed_less_lifter_every_frame(
 def _largest(poses: Poses) -> int:
     wh = poses.boxes[:, 2:] - poses.boxes[:, :2]
     return int(np.argmax(wh[:, 0] * wh[:, 1]))
+
+
+class ScoredRefiner(StandingRefiner):
+    """The upright body of `StandingRefiner`, scored by square: ``score(side)`` for all 17
+    keypoints (and so for the person)."""
+
+    def __init__(self, score: Callable[[float], float]) -> None:
+        super().__init__()
+        self.score = score
+
+    def on_squares(self, image: np.ndarray, squares: npt.NDArray[np.float32]) -> Poses:
+        poses = super().on_squares(image, squares)
+        scores = np.array([[self.score(float(s))] * 17 for s in squares[:, 2]], np.float32)
+        return Poses.from_arrays(xy=poses.xy, scores=scores.reshape(-1, 17))
+
+
+def _finder_then(later: npt.NDArray[np.float32]) -> Callable[[np.ndarray], tuple]:
+    """A finder that sees BOX on its first call and ``later`` on every call after."""
+    calls = []
+
+    def find(image: np.ndarray) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+        calls.append(1)
+        boxes = BOX if len(calls) == 1 else later
+        return boxes, np.full(len(boxes), 0.9, np.float32)
+
+    return find
+
+
+def test_a_keyframes_duplicate_crop_on_a_followed_person_forces_no_keyframe() -> None:
+    """The keyframe finds the followed person again as a small box (their torso) that hardly
+    overlaps their crop, so it gets a crop of its own; that crop reads the same body, scores
+    higher and wins the dedupe over the old one. Nobody was lost: no keyframe follows."""
+    torso = np.array([[235.0, 180.0, 265.0, 230.0]], np.float32)
+    refiner = ScoredRefiner(lambda side: 0.9 if side < 100 else 0.6)
+    tracking = CropTracking(_finder_then(torso), refiner, keyframe_every=5, reuse_still=False)  # type: ignore[arg-type]
+    counts = []
+    for _ in range(8):
+        counts.append(len(tracking(_scene())))
+    assert counts == [1] * 8
+    assert refiner.posed[5] == 2  # the keyframe's fresh crop and the old one, one kept
+    assert tracking.keyframes == 2  # frames 0 and 5, not 6
+
+
+def test_a_followed_person_who_fades_forces_a_keyframe() -> None:
+    """A crop whose pose falls under the person score threshold has lost its person: the
+    next frame is a keyframe, to find them again at once."""
+    sides: list[float] = []
+
+    def score(side: float) -> float:
+        sides.append(side)
+        return 0.1 if len(sides) == 3 else 0.8  # the third crop posed reads nobody
+
+    refiner = ScoredRefiner(score)
+    tracking = CropTracking(_find, refiner, keyframe_every=100, reuse_still=False)  # type: ignore[arg-type]
+    counts = [len(tracking(_scene())) for _ in range(5)]
+    assert counts == [1, 1, 0, 1, 1]
+    assert tracking.keyframes == 2  # frame 0, and frame 3 after the loss
