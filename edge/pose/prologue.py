@@ -39,7 +39,7 @@ _NODE_INPUT, _NODE_OUTPUT, _NODE_OP, _NODE_ATTRIBUTE = 1, 2, 4, 5
 _ATTR_NAME, _ATTR_I, _ATTR_INTS = 1, 3, 8
 _VALUE_NAME, _VALUE_TYPE = 1, 2
 _TYPE_TENSOR, _TENSOR_ELEM, _TENSOR_SHAPE, _SHAPE_DIM = 1, 1, 2, 1
-_INIT_DIMS, _INIT_TYPE, _INIT_FLOATS, _INIT_NAME, _INIT_RAW = 1, 2, 4, 8, 9
+_INIT_TYPE, _INIT_FLOATS, _INIT_NAME, _INIT_RAW = 2, 4, 8, 9
 _FLOAT = 1
 _VARINT, _I64, _LEN, _I32 = 0, 1, 2, 5
 
@@ -51,7 +51,7 @@ def takes_prepared(session: Any) -> bool:
 
 def prepare(rgb: npt.NDArray[Any]) -> npt.NDArray[np.float32]:
     """(n, h, w, 3) RGB images → the edited graph's (n, 3, h, w) float32 input."""
-    x = rgb.transpose(0, 3, 1, 2).astype(np.float32)
+    x = rgb.transpose(0, 3, 1, 2).astype(np.float32, order="C")  # as ONNX Runtime reads it
     x *= SCALE
     x -= np.float32(1.0)
     return x
@@ -240,11 +240,12 @@ def _strip(model: bytes) -> bytes | None:
             initializer_names[i] = _initializer_name(tensor_fields)
             constants[initializer_names[i]] = tensor_fields
     # Graph inputs that are initializers (older exporters list them) are not the image.
-    image_inputs = [i for i in inputs if _strings(_fields(graph[i].payload), 1)[0] not in constants]
+    names = {i: _strings(_fields(graph[i].payload), _VALUE_NAME)[0] for i in inputs}
+    image_inputs = [i for i in inputs if names[i] not in constants]
     if len(image_inputs) != 1:
         return None
     input_field = image_inputs[0]
-    image = _strings(_fields(graph[input_field].payload), _VALUE_NAME)[0]
+    image = names[input_field]
     nodes = {i: _Node.parse(f.payload) for i, f in enumerate(graph) if f.number == _GRAPH_NODE}
     consumers: dict[str, list[int]] = {}
     for i, node in nodes.items():
@@ -300,6 +301,8 @@ def _strip(model: bytes) -> bytes | None:
     if new_input is None:
         return None
     still_used = {name for i, n in nodes.items() if i not in removed for name in n.inputs}
+    # Constants only the removed steps read go too (ONNX Runtime would warn about them).
+    dropped = {name for i in removed for name in nodes[i].inputs} - still_used
     parts: list[bytes | memoryview] = []
     for i, f in enumerate(graph):
         if i in removed:
@@ -308,8 +311,8 @@ def _strip(model: bytes) -> bytes | None:
             parts.append(_len_field(_GRAPH_NODE, conv.with_input(tensor, INPUT)))
         elif i == input_field:
             parts.append(_len_field(_GRAPH_INPUT, new_input))
-        elif i in initializer_names and initializer_names[i] not in still_used:
-            continue  # a constant of the prologue only
+        elif initializer_names.get(i) in dropped:
+            continue
         else:
             parts.append(f.raw)
     new_graph = _len_field(_MODEL_GRAPH, b"".join(parts))
