@@ -229,8 +229,8 @@ def _rename(store: Store, old: str, new: str) -> None:
 def test_database_outage_keeps_events_unacked_until_stored(
     broker: Broker, store: Store, writer: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """While writes fail the broker holds the events (at most receive_maximum in flight to
-    us); once the database is back every one is stored, and the outage is logged once."""
+    """While writes fail the events stay unacknowledged and unstored; once the database is
+    back every one is stored, and the outage is logged once."""
     events = lift_events(500)
     cfg = mqtt_config(broker, receive_maximum=100)
     caplog.set_level(logging.INFO, logger="dashboard.ingest")
@@ -245,9 +245,13 @@ def test_database_outage_keeps_events_unacked_until_stored(
             pub.publish_all(lift_messages(events[200:]))
             pub.wait()
             wait_until(lambda: ingest.counters.db_errors >= 3, what="retried writes")
-            time.sleep(0.5)  # room for the broker to overstep the window, if it would
-            in_flight = ingest.counters.received - 200
-            assert 100 <= in_flight < 300, "the broker held back events past Receive Maximum"
+            time.sleep(0.5)
+            # At least a Receive Maximum's worth reached us and is held. How many more the
+            # broker sends is its business: Mosquitto 2.0.11 usually stops at the window but
+            # once, on a loaded CI run, sent all 300 (177 unacknowledged at once).
+            assert ingest.counters.received - 200 >= 100
+            with store.engine.connect() as conn:  # nothing written past the outage
+                assert conn.execute(text("SELECT count(*) FROM lifts_away")).scalar() == 200
             _rename(store, "lifts_away", "lifts")
             wait_until(lambda: stored(store) == 500, what="all stored after the outage")
     finally:
