@@ -52,10 +52,7 @@ class MoveNetMultiPose:
         buf, scale = self._input_buffer(w, h)
         box = letterbox_into(image, buf, scale)
         rgb = cv2.cvtColor(buf, cv2.COLOR_BGR2RGB)[None]
-        if self.prepared:
-            feed = {prologue.INPUT: prologue.prepare(rgb)}
-        else:
-            feed = {self.input_name: rgb.astype(np.int32)}
+        feed = prologue.feed(self.prepared, self.input_name, rgb, np.int32)
         out = self.session.run(None, feed)[0][0]
         return decode(out, box.in_w, box.in_h, scale, self.min_person_score)
 

@@ -58,10 +58,7 @@ class MoveNetSingle:
                 image, m, (self.size, self.size), flags=cv2.INTER_LINEAR, borderValue=(0, 0, 0)
             )
             rgb = cv2.cvtColor(crop, cv2.COLOR_BGR2RGB)[None]
-            if self.prepared:
-                feed = {prologue.INPUT: prologue.prepare(rgb)}
-            else:
-                feed = {self.input_name: rgb.astype(self.dtype)}
+            feed = prologue.feed(self.prepared, self.input_name, rgb, self.dtype)
             out = self.session.run(None, feed)[0].reshape(17, 3)
             xy[i, :, 0] = cx + (out[:, 1] - 0.5) * side
             xy[i, :, 1] = cy + (out[:, 0] - 0.5) * side

@@ -49,6 +49,12 @@ def takes_prepared(session: Any) -> bool:
     return bool(session.get_inputs()[0].name == INPUT)
 
 
+def feed(prepared: bool, name: str, rgb: npt.NDArray[Any], dtype: Any) -> dict[str, Any]:
+    """A MoveNet session's inputs for (n, h, w, 3) RGB images: `prepare`'s tensor for an
+    edited graph, else the images as the original graph's ``name`` and ``dtype``."""
+    return {INPUT: prepare(rgb)} if prepared else {name: rgb.astype(dtype)}
+
+
 def prepare(rgb: npt.NDArray[Any]) -> npt.NDArray[np.float32]:
     """(n, h, w, 3) RGB images → the edited graph's (n, 3, h, w) float32 input."""
     x = rgb.transpose(0, 3, 1, 2).astype(np.float32, order="C")  # as ONNX Runtime reads it
