@@ -258,10 +258,10 @@ class LiftAnalyzer:
         enough for a reading to report in an oblique view, none facing the camera."""
         cfg = self.posture_config
         role = outline_role(lift, cfg)
-        tried = self.sampler is not None and role != "unused"
+        sampler = self.sampler if role != "unused" else None
         back = None
-        if tried and self.sampler is not None:
-            back = self.sampler.curvature(lift, cfg.curvature_neutral, role == "decides")
+        if sampler is not None:
+            back = sampler.curvature(lift, cfg.curvature_neutral, role == "decides")
         if back is None:
-            return JudgedLift(lift, judge(lift, None, cfg, outline_tried=tried))
+            return JudgedLift(lift, judge(lift, None, cfg, outline_tried=sampler is not None))
         return JudgedLift(lift, judge(lift, back.value, cfg, back.se, back.spread))
