@@ -79,6 +79,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         refine=None if args.refine in ("", "none") else args.refine,
         threads=args.threads,
         progress=not args.quiet,
+        phases=args.phases,
     )
     print(format_report(report))
     if args.json:
@@ -107,6 +108,16 @@ def _bystander_every(text: str) -> int:
     value = int(text)
     if not 1 <= value <= 10:
         raise argparse.ArgumentTypeError(f"must be 1 to 10, not {value}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, not {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
     return value
 
 
@@ -182,6 +193,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--clips", required=True, help="folder holding the clips named in LABELS.csv")
     p.add_argument(
         "--poses-dir", help="use cached <clip>.jsonl from `analyze` (no images: no silhouette)"
+    )
+    p.add_argument(
+        "--phases",
+        type=_positive_int,
+        default=1,
+        metavar="N",
+        help="run each clip N times, the analysis grid shifted by 1/N of a period each time; "
+        "figures pool the runs and the clips whose labels move are listed (default 1)",
     )
     p.add_argument("--json", metavar="OUT", help="also write the figures as JSON")
     _add_model_options(p)

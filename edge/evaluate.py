@@ -101,8 +101,10 @@ def judged_from_clip(
     model: str = "movenet_multipose",
     refine: str | None = "movenet_lightning",
     threads: int = 1,
+    offset_s: float = 0.0,
 ) -> list[tuple[Lift, Posture]]:
-    """A video through the real pipeline, exactly as ``analyze`` and the agent run it."""
+    """A video through the real pipeline, exactly as ``analyze`` and the agent run it
+    (``offset_s``: the analysis grid starts that far in, see `edge.source.RateGate`)."""
     from edge.pipeline import PosePipeline
     from edge.pose import create_estimator
     from edge.source import open_source
@@ -111,7 +113,7 @@ def judged_from_clip(
         create_estimator(model, threads=threads, refine=refine), analyzer=analyzer
     )
     judged = []
-    with open_source(str(path), fps, prefetch=True) as source:
+    with open_source(str(path), fps, prefetch=True, offset_s=offset_s) as source:
         for item in pipeline.run(source):
             judged.extend(item.lifts)
     judged.extend(pipeline.finish())
@@ -140,6 +142,8 @@ class ClipResult:
     label: ClipLabel
     lifts: list[LiftResult]
     error: str | None = None
+    phase: int = 0
+    """Which sampling phase of the clip this is (`evaluate`'s ``phases``)."""
 
     @property
     def detected(self) -> int:
@@ -218,6 +222,26 @@ class EvalReport:
     baseline: Confusion = field(default_factory=Confusion)
     posture_by_view: dict[str, Confusion] = field(default_factory=dict)
     baseline_by_view: dict[str, Confusion] = field(default_factory=dict)
+    phases: int = 1
+
+    def by_phase(self) -> list[EvalReport]:
+        """The same figures for each sampling phase alone (one report when ``phases`` is 1)."""
+        if self.phases == 1:
+            return [self]
+        return [score([c for c in self.clips if c.phase == k]) for k in range(self.phases)]
+
+    def unstable(self) -> dict[str, list[list[str]]]:
+        """Clips whose lifts' labels differ between phases: clip → labels per phase."""
+        per_clip: dict[str, list[list[str]]] = {}
+        for c in self.clips:
+            per_clip.setdefault(c.label.clip, []).append(
+                ["error"] if c.error else [lift.label for lift in c.lifts]
+            )
+        return {
+            clip: labels
+            for clip, labels in per_clip.items()
+            if any(other != labels[0] for other in labels[1:])
+        }
 
     @property
     def precision(self) -> float | None:
@@ -247,9 +271,11 @@ class EvalReport:
                 "rule": f"trunk flexion > {BASELINE_FLEXION_DEG:g} deg means rounded",
                 "by_view": {v: c.to_dict() for v, c in self.baseline_by_view.items()},
             },
+            "phases": self.phases,
             "clips": [
                 asdict(c.label)
                 | {
+                    "phase": c.phase,
                     "detected": c.detected,
                     "error": c.error,
                     "lifts": [asdict(lift) for lift in c.lifts],
@@ -257,12 +283,24 @@ class EvalReport:
                 for c in self.clips
             ],
         }
+        if self.phases > 1:
+            doc["by_phase"] = [
+                {
+                    "phase": k,
+                    "detection": {"precision": _round(r.precision), "recall": _round(r.recall)},
+                    "posture": r.posture.to_dict(),
+                    "baseline": r.baseline.to_dict(),
+                }
+                for k, r in enumerate(self.by_phase())
+            ]
+            doc["unstable"] = self.unstable()
         return json.dumps(doc, indent=2)
 
 
-def score(clips: Sequence[ClipResult]) -> EvalReport:
-    """Posture and baseline confusion over every lift of the clips labelled neutral/rounded."""
-    report = EvalReport(list(clips))
+def score(clips: Sequence[ClipResult], phases: int = 1) -> EvalReport:
+    """Posture and baseline confusion over every lift of the clips labelled neutral/rounded
+    (with several ``phases``, each clip's runs all count: the figures are their average)."""
+    report = EvalReport(list(clips), phases=phases)
     for clip in clips:
         if clip.error is not None or clip.label.back not in SCORED_BACKS:
             continue
@@ -298,6 +336,7 @@ def evaluate(
     silhouette: bool = True,
     sampler_config: SamplerConfig | None = None,
     progress: bool = True,
+    phases: int = 1,
 ) -> EvalReport:
     """Run every labelled clip (cached poses when ``poses_dir`` has them) and score it.
 
@@ -305,14 +344,29 @@ def evaluate(
     ``silhouette`` is off); cached poses have no images, so they are judged on keypoints.
     A clip that cannot be read is reported with its error and left out of the figures
     rather than ending the run.
+
+    With ``phases`` N > 1 every clip runs N times, the 10 fps grid shifted by k/N of its
+    period each time (0, 33 and 67 ms for 3), so each run analyses other frames of the
+    same video, as cameras whose clocks fall differently would. A label that holds at
+    one phase only was luck; the figures count every run, and `EvalReport.unstable` names
+    the clips whose labels moved.
     """
+    if phases < 1:
+        raise ValueError(f"phases must be 1 or more, got {phases}")
     results = []
     labels = read_labels(labels_csv)
     contour: BackContour | None = None
-    for i, label in enumerate(labels, start=1):
+    runs = [(label, k) for label in labels for k in range(phases)]
+    for i, (label, k) in enumerate(runs, start=1):
         if progress:
-            print(f"[{i}/{len(labels)}] {label.clip}", file=sys.stderr)
+            at = f" (phase {k + 1}/{phases})" if phases > 1 else ""
+            print(f"[{i}/{len(runs)}] {label.clip}{at}", file=sys.stderr)
         cached = _cached_poses(poses_dir, label.clip)
+        if cached is not None and phases > 1:
+            raise ValueError(
+                f"cached poses ({cached}) hold one phase only: run without --poses-dir "
+                "to sample the clips at several phases"
+            )
         try:
             if cached is not None:
                 pairs = lifts_with_postures(
@@ -325,12 +379,14 @@ def evaluate(
                 if silhouette and contour is None:
                     contour = BackContour(threads)
                 analyzer = LiftAnalyzer(lift_config, posture_config, contour, sampler_config)
-                pairs = judged_from_clip(path, analyzer, fps, model, refine, threads)
+                offset = k / (phases * fps)
+                pairs = judged_from_clip(path, analyzer, fps, model, refine, threads, offset)
         except Exception as exc:  # one broken clip must not hide the others' figures
-            results.append(ClipResult(label, [], error=f"{type(exc).__name__}: {exc}"))
+            error = f"{type(exc).__name__}: {exc}"
+            results.append(ClipResult(label, [], error=error, phase=k))
             continue
-        results.append(ClipResult(label, [_lift_result(lift, p) for lift, p in pairs]))
-    return score(results)
+        results.append(ClipResult(label, [_lift_result(lift, p) for lift, p in pairs], phase=k))
+    return score(results, phases)
 
 
 def _cached_poses(poses_dir: Path | None, clip: str) -> Path | None:
@@ -367,13 +423,13 @@ def format_report(report: EvalReport) -> str:
         want = f"{c.label.lifts_min}" + (
             f"-{c.label.lifts_max}" if c.label.lifts_max != c.label.lifts_min else ""
         )
+        name = c.label.clip + (f" @{c.phase + 1}" if report.phases > 1 else "")
         if c.error:
-            lines.append(f"{c.label.clip:34s} {c.label.back:8s} {c.label.view:8s} ERROR {c.error}")
+            lines.append(f"{name:34s} {c.label.back:8s} {c.label.view:8s} ERROR {c.error}")
             continue
         postures = ", ".join(_describe(lift) for lift in c.lifts) or "-"
         lines.append(
-            f"{c.label.clip:34s} {c.label.back:8s} {c.label.view:8s} {c.detected:5d} {want:>5s}  "
-            f"{postures}"
+            f"{name:34s} {c.label.back:8s} {c.label.view:8s} {c.detected:5d} {want:>5s}  {postures}"
         )
     lines += [
         "",
@@ -397,7 +453,34 @@ def format_report(report: EvalReport) -> str:
             f"{cm:12s} | {_fmt(b.balanced_accuracy):>7s} {_fmt(b.sensitivity):>5s} "
             f"{_fmt(b.specificity):>5s}"
         )
+    if report.phases > 1:
+        lines += _phase_lines(report)
     return "\n".join(lines)
+
+
+def _phase_lines(report: EvalReport) -> list[str]:
+    """Each phase's headline figures and the clips whose labels moved between phases."""
+    lines = [
+        "",
+        f"by phase (figures above pool all {report.phases}; @k = grid shifted by "
+        f"(k-1)/{report.phases} of a period):",
+        f"{'phase':8s} {'prec':>5s} {'rec':>5s} {'BA':>5s} {'sens':>5s} {'spec':>5s} "
+        f"{'abst':>5s} | {'base BA':>7s}",
+    ]
+    for k, r in enumerate(report.by_phase(), start=1):
+        p = r.posture
+        lines.append(
+            f"@{k:<7d} {_fmt(r.precision):>5s} {_fmt(r.recall):>5s} "
+            f"{_fmt(p.balanced_accuracy):>5s} {_fmt(p.sensitivity):>5s} "
+            f"{_fmt(p.specificity):>5s} {_fmt(p.abstain_rate):>5s} | "
+            f"{_fmt(r.baseline.balanced_accuracy):>7s}"
+        )
+    unstable = report.unstable()
+    lines.append(f"labels that change with the phase: {len(unstable)} clip(s)")
+    for clip, labels in unstable.items():
+        runs = " | ".join(", ".join(lab) or "-" for lab in labels)
+        lines.append(f"  {clip}: {runs}")
+    return lines
 
 
 def _describe(lift: LiftResult) -> str:

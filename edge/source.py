@@ -95,14 +95,16 @@ class RateGate:
     A frame is kept when it is the nearest to the next due time (within half an input
     frame interval, so a camera at exactly the analysis rate is not halved by jitter);
     the due time advances by one period, so rounding errors do not
-    accumulate. After a gap longer than a period the grid restarts at the frame.
+    accumulate. After a gap longer than a period the grid restarts at the frame. ``start``
+    puts the grid's first due time elsewhere than the first frame (earlier frames are
+    passed over): the same file sampled at another phase, as another camera clock would.
     """
 
-    def __init__(self, fps: float, fps_in: float | None = None) -> None:
+    def __init__(self, fps: float, fps_in: float | None = None, start: float | None = None) -> None:
         self.period = 1.0 / _check_fps(fps)
         half_in = 0.5 / fps_in if fps_in and fps_in > 0 else 0.25 * self.period
         self.slack = min(half_in, 0.5 * self.period)
-        self.due: float | None = None
+        self.due: float | None = start
 
     def keep(self, t: float) -> bool:
         if self.due is not None and t < self.due - self.slack:
@@ -122,9 +124,14 @@ class FileSource(FrameSource):
         path: str | os.PathLike[str],
         fps: float = DEFAULT_FPS,
         start_wall: float | None = None,
+        offset_s: float = 0.0,
     ) -> None:
+        """``offset_s`` starts the analysis grid that far into the file (see `RateGate`)."""
         self.path = Path(path)
         self.fps = _check_fps(fps)
+        if not (offset_s >= 0 and math.isfinite(offset_s)):
+            raise ValueError(f"offset must be a non-negative number of seconds, got {offset_s}")
+        self.offset_s = float(offset_s)
         if not self.path.exists():
             raise SourceError(f"video file {self.path}: no such file")
         if not self.path.is_file():
@@ -157,7 +164,7 @@ class FileSource(FrameSource):
         if self._iterated:
             raise RuntimeError(f"{self.path} is already being read; open it again to re-read")
         self._iterated = True
-        gate = RateGate(self.fps, self.fps_in)
+        gate = RateGate(self.fps, self.fps_in, self.offset_s or None)
         last_t = -math.inf
         index = 0
         while self._cap.isOpened() and self._cap.grab():

@@ -82,6 +82,51 @@ def test_posture_scores_abstentions_apart_and_baseline_side_by_side() -> None:
     assert {"sensitivity", "specificity", "abstain_rate"} <= set(doc["posture"])
 
 
+def test_phases_pool_their_runs_and_name_the_clips_whose_labels_move() -> None:
+    steady = ClipLabel("steady.mp4", 1, 1, "neutral", "side")
+    luck = ClipLabel("luck.mp4", 1, 1, "rounded", "oblique")
+    runs = [
+        ClipResult(steady, [_lift("hinge")], phase=0),
+        ClipResult(luck, [_lift("rounded")], phase=0),
+        ClipResult(steady, [_lift("hinge")], phase=1),
+        ClipResult(luck, [_lift("unscorable")], phase=1),
+    ]
+    report = score(runs, phases=2)
+    first, second = report.by_phase()
+    assert first.posture.abstain_rate == 0.0 and first.posture.balanced_accuracy == 1.0
+    assert second.posture.abstain_rate == 0.5 and second.posture.sensitivity is None
+    assert report.posture.abstain_rate == pytest.approx(1 / 4)  # pooled over both runs
+    assert report.unstable() == {"luck.mp4": [["rounded"], ["unscorable"]]}
+    doc = json.loads(report.to_json())
+    assert doc["phases"] == 2
+    assert [p["posture"]["abstain_rate"] for p in doc["by_phase"]] == [0.0, 0.5]
+    assert doc["unstable"] == {"luck.mp4": [["rounded"], ["unscorable"]]}
+    assert [c["phase"] for c in doc["clips"]] == [0, 0, 1, 1]
+    text = format_report(report)
+    assert "luck.mp4 @2" in text
+    assert "labels that change with the phase: 1 clip(s)" in text
+    assert "luck.mp4: rounded | unscorable" in text
+
+
+def test_one_phase_reports_no_phase_section() -> None:
+    report = score([_clip("neutral", "side", ["hinge"])])
+    assert report.by_phase() == [report] and report.unstable() == {}
+    assert "by_phase" not in json.loads(report.to_json())
+    assert "phase" not in format_report(report).split("TP/FN/TN/FP")[1]
+
+
+def test_phases_refuse_cached_poses_and_nonsense(tmp_path: Path) -> None:
+    poses_dir = tmp_path / "poses"
+    poses_dir.mkdir()
+    (poses_dir / "good.jsonl").write_text("")
+    labels = tmp_path / "labels.csv"
+    labels.write_text(HEADER + "good.mp4,1,1,neutral,side,1,30,x,y,z\n")
+    with pytest.raises(ValueError, match="one phase only"):
+        evaluate(labels, tmp_path, poses_dir=poses_dir, phases=3, progress=False)
+    with pytest.raises(ValueError, match="phases must be 1 or more"):
+        evaluate(labels, tmp_path, phases=0, progress=False)
+
+
 def _frames(style: str, yaw: float = 0.0):  # type: ignore[no-untyped-def]
     stream = synth_stream(lift_scenario(style, yaw_deg=yaw, noise=0.004, n_lifts=2), fps=10)
     return [(t, p, None) for t, p in zip(stream.t, stream.poses, strict=True)]
@@ -124,16 +169,36 @@ def test_evaluate_reads_cached_poses_and_reports(tmp_path: Path) -> None:
 def test_real_clip_through_the_real_pipeline(clips_dir: Path, model_dir: Path, tmp_path: Path,
                                             monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
     monkeypatch.setenv("LIFTWATCH_MODEL_DIR", str(model_dir))
-    rows = [r for r in (clips_dir / "labels.csv").read_text().splitlines()[1:]
-            if r.startswith("deadlift-coach-good008.mp4,")]  # fmt: skip
-    labels = tmp_path / "labels.csv"
-    labels.write_text((clips_dir / "labels.csv").read_text().splitlines()[0] + "\n" + rows[0])
+    labels = _labels_of(clips_dir, "deadlift-coach-good008.mp4", tmp_path)
     report = evaluate(labels, clips_dir, progress=False)
     clip = report.clips[0]
     assert clip.error is None
     assert clip.label.lifts_min <= clip.detected <= clip.label.lifts_max
     assert all(lift.label != "rounded" for lift in clip.lifts)  # labelled neutral, side view
     assert all(lift.back_curvature is not None for lift in clip.lifts)  # frames reached the mask
+
+
+@pytest.mark.clips
+@pytest.mark.models
+def test_real_clip_at_two_phases_analyses_other_frames(
+    clips_dir: Path, model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LIFTWATCH_MODEL_DIR", str(model_dir))
+    labels = _labels_of(clips_dir, "deadlift-side-nico_blocked.mp4", tmp_path)
+    report = evaluate(labels, clips_dir, progress=False, phases=2)
+    assert [c.phase for c in report.clips] == [0, 1]
+    assert all(c.error is None and c.detected == 1 for c in report.clips)
+    starts = [c.lifts[0].start for c in report.clips]
+    assert starts[0] != starts[1]  # the second run saw frames 50 ms later on the grid
+    assert abs(starts[0] - starts[1]) < 0.5
+
+
+def _labels_of(clips_dir: Path, clip: str, tmp_path: Path) -> Path:
+    """A labels.csv holding only ``clip``'s row of the real one."""
+    header, *rows = (clips_dir / "labels.csv").read_text().splitlines()
+    labels = tmp_path / "labels.csv"
+    labels.write_text(header + "\n" + next(r for r in rows if r.startswith(clip + ",")) + "\n")
+    return labels
 
 
 def test_cached_poses_skip_the_lift_lines_analyze_writes(tmp_path: Path) -> None:

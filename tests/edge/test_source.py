@@ -86,6 +86,12 @@ def test_rate_gate_tolerates_jitter_at_equal_rates() -> None:
     assert sum(gate.keep(float(x)) for x in t) == 100
 
 
+def test_rate_gate_start_shifts_the_grid() -> None:
+    gate = RateGate(10.0, fps_in=30.0, start=1 / 30)
+    kept = [i for i in range(30) if gate.keep(i / 30)]
+    assert kept == list(range(1, 30, 3))
+
+
 def test_rate_gate_restarts_after_a_gap_instead_of_bursting() -> None:
     gate = RateGate(10.0, fps_in=30.0)
     before = [gate.keep(i / 30) for i in range(30)]
@@ -125,6 +131,33 @@ def test_file_above_native_rate_yields_every_frame(clip: Path) -> None:
         assert len(frames) == source.frame_count
     assert [f.index for f in frames] == list(range(len(frames)))
     assert np.all(np.diff([f.t for f in frames]) > 0)
+
+
+@pytest.mark.clips
+def test_file_offset_samples_the_same_rate_at_another_phase(clip: Path) -> None:
+    with open_source(str(clip), fps=10.0) as plain:
+        base = list(plain)
+    with FileSource(clip, fps=10.0, offset_s=2 / 30) as shifted:
+        later = list(shifted)
+    assert [f.index for f in later[:4]] == [2, 5, 8, 11]
+    assert len(later) == pytest.approx(len(base), abs=1)
+    assert np.array_equal(later[0].image, _decode_frame(clip, 2))
+
+
+def test_file_offset_must_be_a_time(tmp_path: Path) -> None:
+    path = tmp_path / "clip.mp4"
+    path.write_bytes(b"")
+    with pytest.raises(ValueError, match="offset"):
+        FileSource(path, offset_s=-0.1)
+
+
+def _decode_frame(path: Path, index: int) -> np.ndarray:
+    cap = cv2.VideoCapture(str(path))
+    for _ in range(index + 1):
+        ok, image = cap.read()
+        assert ok
+    cap.release()
+    return image
 
 
 @pytest.mark.clips
