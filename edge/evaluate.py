@@ -353,6 +353,11 @@ def evaluate(
     """
     if phases < 1:
         raise ValueError(f"phases must be 1 or more, got {phases}")
+    if phases > 1 and poses_dir is not None:
+        raise ValueError(
+            "cached poses (--poses-dir) hold one phase only: run on the clips themselves "
+            "to sample them at several phases"
+        )
     results = []
     labels = read_labels(labels_csv)
     contour: BackContour | None = None
@@ -362,11 +367,6 @@ def evaluate(
             at = f" (phase {k + 1}/{phases})" if phases > 1 else ""
             print(f"[{i}/{len(runs)}] {label.clip}{at}", file=sys.stderr)
         cached = _cached_poses(poses_dir, label.clip)
-        if cached is not None and phases > 1:
-            raise ValueError(
-                f"cached poses ({cached}) hold one phase only: run without --poses-dir "
-                "to sample the clips at several phases"
-            )
         try:
             if cached is not None:
                 pairs = lifts_with_postures(
