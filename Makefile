@@ -9,6 +9,7 @@ export LIFTWATCH_CLIPS ?= $(SHARED)/clips
 CLIP ?= $(LIFTWATCH_CLIPS)/deadlift-coach-good015.mp4
 OUT ?= out
 PORT ?= 8080
+PHASES ?= 1
 DATA ?= demo-data
 
 .PHONY: venv demo analyze eval test lint models clean
@@ -36,7 +37,7 @@ analyze: venv
 
 eval: venv
 	$(BIN)/liftwatch-edge eval --labels "$(LIFTWATCH_CLIPS)/labels.csv" --clips "$(LIFTWATCH_CLIPS)" \
-		--json $(OUT)/eval.json
+		--phases $(PHASES) --json $(OUT)/eval.json
 
 lint: venv
 	$(BIN)/ruff check edge dashboard bench tests
