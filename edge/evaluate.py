@@ -222,7 +222,11 @@ class EvalReport:
     baseline: Confusion = field(default_factory=Confusion)
     posture_by_view: dict[str, Confusion] = field(default_factory=dict)
     baseline_by_view: dict[str, Confusion] = field(default_factory=dict)
-    phases: int = 1
+
+    @property
+    def phases(self) -> int:
+        """How many sampling phases each clip ran at (`evaluate`'s ``phases``)."""
+        return 1 + max((c.phase for c in self.clips), default=0)
 
     def by_phase(self) -> list[EvalReport]:
         """The same figures for each sampling phase alone (one report when ``phases`` is 1)."""
@@ -297,10 +301,10 @@ class EvalReport:
         return json.dumps(doc, indent=2)
 
 
-def score(clips: Sequence[ClipResult], phases: int = 1) -> EvalReport:
+def score(clips: Sequence[ClipResult]) -> EvalReport:
     """Posture and baseline confusion over every lift of the clips labelled neutral/rounded
-    (with several ``phases``, each clip's runs all count: the figures are their average)."""
-    report = EvalReport(list(clips), phases=phases)
+    (a clip run at several phases counts every run: the figures are their average)."""
+    report = EvalReport(list(clips))
     for clip in clips:
         if clip.error is not None or clip.label.back not in SCORED_BACKS:
             continue
@@ -386,7 +390,7 @@ def evaluate(
             results.append(ClipResult(label, [], error=error, phase=k))
             continue
         results.append(ClipResult(label, [_lift_result(lift, p) for lift, p in pairs], phase=k))
-    return score(results, phases)
+    return score(results)
 
 
 def _cached_poses(poses_dir: Path | None, clip: str) -> Path | None:

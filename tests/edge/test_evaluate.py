@@ -91,7 +91,7 @@ def test_phases_pool_their_runs_and_name_the_clips_whose_labels_move() -> None:
         ClipResult(steady, [_lift("hinge")], phase=1),
         ClipResult(luck, [_lift("unscorable")], phase=1),
     ]
-    report = score(runs, phases=2)
+    report = score(runs)
     first, second = report.by_phase()
     assert first.posture.abstain_rate == 0.0 and first.posture.balanced_accuracy == 1.0
     assert second.posture.abstain_rate == 0.5 and second.posture.sensitivity is None
