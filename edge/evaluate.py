@@ -36,7 +36,11 @@ Frames = Iterable[tuple[float, Poses, Image | None]]
 
 BASELINE_FLEXION_DEG = 60.0
 SCORED_BACKS = ("neutral", "rounded")
+BACKS = (*SCORED_BACKS, "unknown")
+LABEL_COLUMNS = ("clip", "lifts_min", "lifts_max", "back", "view")
 VIEWS = ("side", "oblique", "front")
+UNJUDGED_VIEW = "front"
+"""Labelled view left out of the headline posture figures (see `score`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,24 +53,64 @@ class ClipLabel:
 
 
 def read_labels(path: Path) -> list[ClipLabel]:
-    """The rows of a labels.csv; extra columns are ignored so richer files still load."""
-    with path.open(newline="", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
-    labels = []
-    for i, row in enumerate(rows, start=2):
-        try:
-            labels.append(
-                ClipLabel(
-                    clip=row["clip"].strip(),
-                    lifts_min=int(row["lifts_min"]),
-                    lifts_max=int(row["lifts_max"]),
-                    back=row["back"].strip().lower(),
-                    view=row["view"].strip().lower(),
-                )
+    """The rows of a labels.csv, checked, so a typo cannot quietly drop clips from a figure.
+
+    Extra columns are ignored so richer files still load. Spreadsheet habits are accepted:
+    a byte-order mark, ``;`` or tab between fields (the header line tells which), header
+    names in another case or padded with spaces, blank rows.
+    A ``back`` outside neutral|rounded|unknown, lift counts that are not 0 ≤ min ≤ max, a
+    missing column or a clip listed twice is an error naming the line.
+    """
+    with path.open(newline="", encoding="utf-8-sig") as f:
+        header = f.readline()
+        f.seek(0)
+        reader = csv.DictReader(f, delimiter=max(",;\t", key=header.count))
+        found = [(name or "").strip().lower() for name in reader.fieldnames or []]
+        missing = [c for c in LABEL_COLUMNS if c not in found]
+        if missing:
+            raise ValueError(
+                f"{path}: labels need the columns {', '.join(LABEL_COLUMNS)}; missing "
+                f"{', '.join(missing)} (found: {', '.join(n for n in found if n) or 'none'})"
             )
-        except (KeyError, ValueError) as exc:
-            raise ValueError(f"{path}:{i}: bad labels row ({exc})") from exc
+        reader.fieldnames = found
+        labels: list[ClipLabel] = []
+        seen: dict[str, int] = {}
+        for row in reader:
+            line = reader.line_num
+            if not any((v or "").strip() for v in row.values() if isinstance(v, str)):
+                continue
+            label = _label_row(row, f"{path}:{line}")
+            if label.clip in seen:
+                raise ValueError(
+                    f"{path}:{line}: {label.clip} is listed twice (first on line "
+                    f"{seen[label.clip]}): its lifts would count twice"
+                )
+            seen[label.clip] = line
+            labels.append(label)
     return labels
+
+
+def _label_row(row: dict[str, Any], where: str) -> ClipLabel:
+    values = {c: (row.get(c) or "").strip() for c in LABEL_COLUMNS}
+    if not values["clip"]:
+        raise ValueError(f"{where}: bad labels row (no clip name)")
+    try:
+        lo, hi = int(values["lifts_min"]), int(values["lifts_max"])
+    except ValueError:
+        raise ValueError(
+            f"{where}: bad labels row (lifts_min {values['lifts_min']!r} and lifts_max "
+            f"{values['lifts_max']!r} must be whole numbers)"
+        ) from None
+    if not 0 <= lo <= hi:
+        raise ValueError(
+            f"{where}: bad labels row (need 0 <= lifts_min <= lifts_max, got {lo}, {hi})"
+        )
+    back = values["back"].lower()
+    if back not in BACKS:
+        raise ValueError(
+            f"{where}: bad labels row (back {values['back']!r} is not one of {', '.join(BACKS)})"
+        )
+    return ClipLabel(values["clip"], lo, hi, back, values["view"].lower() or "unknown")
 
 
 def lifts_with_postures(
@@ -269,7 +313,10 @@ class EvalReport:
                 "missed": sum(c.missed for c in ok),
             },
             "posture": self.posture.to_dict()
-            | {"by_view": {v: c.to_dict() for v, c in self.posture_by_view.items()}},
+            | {
+                "views": f"all but {UNJUDGED_VIEW}",
+                "by_view": {v: c.to_dict() for v, c in self.posture_by_view.items()},
+            },
             "baseline": self.baseline.to_dict()
             | {
                 "rule": f"trunk flexion > {BASELINE_FLEXION_DEG:g} deg means rounded",
@@ -303,7 +350,13 @@ class EvalReport:
 
 def score(clips: Sequence[ClipResult]) -> EvalReport:
     """Posture and baseline confusion over every lift of the clips labelled neutral/rounded
-    (a clip run at several phases counts every run: the figures are their average)."""
+    (a clip run at several phases counts every run: the figures are their average).
+
+    The headline figures pool every view but ``front``: a camera facing the lifter sees the
+    spine bend edge-on, so there the judge must abstain (`by_view` shows that it does), and
+    counting those abstentions in the headline would hide how often it abstains where the
+    back *can* be seen. Per view, every labelled view is reported.
+    """
     report = EvalReport(list(clips))
     for clip in clips:
         if clip.error is not None or clip.label.back not in SCORED_BACKS:
@@ -311,11 +364,12 @@ def score(clips: Sequence[ClipResult]) -> EvalReport:
         truth = clip.label.back == "rounded"
         view = clip.label.view
         for lift in clip.lifts:
-            report.posture.add(truth, lift.label)
-            report.posture_by_view.setdefault(view, Confusion()).add(truth, lift.label)
             base = _baseline(lift)
-            report.baseline.add(truth, base)
+            report.posture_by_view.setdefault(view, Confusion()).add(truth, lift.label)
             report.baseline_by_view.setdefault(view, Confusion()).add(truth, base)
+            if view != UNJUDGED_VIEW:
+                report.posture.add(truth, lift.label)
+                report.baseline.add(truth, base)
     return report
 
 
@@ -442,13 +496,17 @@ def format_report(report: EvalReport) -> str:
         "posture vs clip labels (neutral = hinge; unknown excluded). Balanced accuracy,",
         "sensitivity (rounded) and specificity (neutral) are over scored lifts; abstain =",
         f"unscorable / all labelled lifts. Baseline: trunk flexion > {BASELINE_FLEXION_DEG:g}°"
-        " means rounded, on the same scored lifts.",
+        " means rounded,",
+        f"on the same scored lifts. `pooled` (the headline figures) is every view but"
+        f" {UNJUDGED_VIEW}:",
+        "facing the camera the back is seen edge-on, and there the judge must abstain.",
         f"{'view':8s} {'lifts':>5s} {'scored':>6s} {'BA':>5s} {'sens':>5s} {'spec':>5s} "
         f"{'abst':>5s}  {'TP/FN/TN/FP':12s} | {'base BA':>7s} {'sens':>5s} {'spec':>5s}",
     ]
-    rows = [(v, report.posture_by_view[v], report.baseline_by_view[v]) for v in VIEWS
-            if v in report.posture_by_view]  # fmt: skip
-    rows.append(("all", report.posture, report.baseline))
+    seen = report.posture_by_view
+    views = [v for v in VIEWS if v in seen] + sorted(set(seen) - set(VIEWS))
+    rows = [(v, report.posture_by_view[v], report.baseline_by_view[v]) for v in views]
+    rows.append(("pooled", report.posture, report.baseline))
     for view, p, b in rows:
         cm = f"{p.tp}/{p.fn}/{p.tn}/{p.fp}"
         lines.append(

@@ -45,6 +45,53 @@ def test_read_labels_names_the_bad_row(tmp_path: Path) -> None:
         read_labels(path)
 
 
+def test_read_labels_takes_a_spreadsheets_csv(tmp_path: Path) -> None:
+    """Excel's "CSV UTF-8" starts with a byte-order mark and ends lines with CRLF; people
+    capitalise headers and leave blank rows. None of it may lose a clip."""
+    path = tmp_path / "labels.csv"
+    path.write_bytes(
+        "\ufeffClip, Lifts_Min ,lifts_max,BACK,View,notes\r\n"
+        "a.mp4,1,1,neutral,Side,x\r\n"
+        ",,,,,\r\n"
+        "\r\n"
+        "b.mp4,0,2,Unknown,,y\r\n".encode()
+    )
+    assert read_labels(path) == [
+        ClipLabel("a.mp4", 1, 1, "neutral", "side"),
+        ClipLabel("b.mp4", 0, 2, "unknown", "unknown"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("a.mp4,1,1,round,side,1,30,x,y,z\n", r"labels.csv:2: .*back 'round' is not one of"),
+        ("a.mp4,2,1,neutral,side,1,30,x,y,z\n", r"labels.csv:2: .*0 <= lifts_min <= lifts_max"),
+        ("a.mp4,1,1,neutral,side,1,30,x,y,z\na.mp4,1,1,rounded,side,1,30,x,y,z\n",
+         r"labels.csv:3: a.mp4 is listed twice \(first on line 2\)"),
+        (",1,1,neutral,side,1,30,x,y,z\n", r"labels.csv:2: .*no clip name"),
+    ],
+)  # fmt: skip
+def test_read_labels_refuses_rows_that_would_skew_a_figure(
+    tmp_path: Path, body: str, message: str
+) -> None:
+    path = tmp_path / "labels.csv"
+    path.write_text(HEADER + body)
+    with pytest.raises(ValueError, match=message):
+        read_labels(path)
+
+
+def test_read_labels_reads_semicolons_and_names_missing_columns(tmp_path: Path) -> None:
+    path = tmp_path / "labels.csv"
+    path.write_text("clip;lifts_min;lifts_max;back;view\na.mp4;1;1;neutral;side\n")
+    assert read_labels(path) == [ClipLabel("a.mp4", 1, 1, "neutral", "side")]
+    path.write_text("clip,lifts,back\na.mp4,1,neutral\n")
+    with pytest.raises(
+        ValueError, match=r"missing lifts_min, lifts_max, view \(found: clip, lifts"
+    ):
+        read_labels(path)
+
+
 def test_detection_counts_per_clip_rules() -> None:
     report = score(
         [
@@ -80,6 +127,30 @@ def test_posture_scores_abstentions_apart_and_baseline_side_by_side() -> None:
     assert doc["baseline"]["balanced_accuracy"] == 0.5
     assert set(doc["detection"]) >= {"precision", "recall"}
     assert {"sensitivity", "specificity", "abstain_rate"} <= set(doc["posture"])
+
+
+def test_headline_posture_leaves_front_views_to_their_own_row() -> None:
+    """The targets are on views that show the back; a front view must abstain, and its
+    abstentions belong in its own row, not in the headline abstain rate."""
+    report = score(
+        [
+            _clip("rounded", "side", ["rounded"]),
+            _clip("neutral", "oblique", ["hinge", "unscorable"], 1, 2),
+            _clip("neutral", "front", ["unscorable", "unscorable"], 1, 2),
+            _clip("rounded", "overhead", ["rounded"]),  # a view name of the labeller's own
+        ]
+    )
+    p = report.posture
+    assert (p.tp, p.fn, p.tn, p.fp, p.abstained) == (2, 0, 1, 0, 1)
+    assert p.abstain_rate == pytest.approx(1 / 4)
+    assert report.posture_by_view["front"].abstain_rate == 1.0
+    assert report.baseline_by_view["front"].scored == 0
+    doc = json.loads(report.to_json())
+    assert doc["posture"]["views"] == "all but front"
+    assert doc["posture"]["lifts"] == 4
+    assert doc["posture"]["by_view"]["front"]["lifts"] == 2
+    rows = [line.split()[0] for line in format_report(report).splitlines()[-5:]]
+    assert rows == ["side", "oblique", "front", "overhead", "pooled"]
 
 
 def test_phases_pool_their_runs_and_name_the_clips_whose_labels_move() -> None:
