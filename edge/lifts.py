@@ -48,7 +48,12 @@ class LiftConfig:
     """Thresholds of the lift cycle; heights are in standing shoulder-to-ankle units."""
 
     stand_level: float = 0.42
-    """Hands above this are "standing": hanging hands sit near 0.55, a half-bend goes below."""
+    """Hands above this are "standing": hanging hands sit near 0.55, a half-bend goes below.
+    Measured at the midpoint of the two hands: a camera looking down on a person seen from
+    the side draws the near hand lower than the far one, by the shoulders' span times the
+    pitch's sine, and the near hand alone then hangs below this from ~50° of pitch
+    (synthetic side views: 0.52 at 15°, 0.43 at 45°, 0.34 at 65°), so a ceiling camera
+    never saw the lifter stand up again."""
     floor_enter: float = 0.26
     """Hands below this (~0.35 m above the ankles) are at floor level. Real barbell pulls bottom
     out at 0.0-0.22 (bar axle 0.225 m); lower values start missing low-camera gym clips."""
@@ -181,6 +186,7 @@ class _Track:
     low_frames: int = 0
     ref_t: float = -math.inf
     raw_h: deque[float] = field(default_factory=deque)
+    raw_hang: deque[float] = field(default_factory=deque)
     raw_shin: deque[float] = field(default_factory=deque)
     phase: _Phase = _Phase.IDLE
     armed: bool = False
@@ -245,6 +251,7 @@ class LiftDetector:
         if t - tr.last_t > cfg.max_gap_s:
             _reset(tr)
             tr.raw_h.clear()
+            tr.raw_hang.clear()
             tr.raw_shin.clear()
         tr.last_t = t
         had_reference = tr.ref_t > -math.inf
@@ -271,25 +278,26 @@ class LiftDetector:
         heights = self._hand_height(tr, t, kp)
         if heights is None:
             return None
-        h, hk, knee_k, shin, kneeling = heights
+        h, hang, hk, knee_k, shin, kneeling = heights
         hs = _smooth(tr.raw_h, h, cfg.smooth_frames)
+        hang_s = _smooth(tr.raw_hang, hang, cfg.smooth_frames)
         shin_s = _smooth(tr.raw_shin, shin, cfg.shin_smooth_frames) if shin == shin else math.nan
         below_knee = math.isnan(knee_k) or hk < knee_k - cfg.below_knee_margin
         limit = cfg.shin_floor_facing if self._facing_camera(tr) else cfg.shin_floor
         below_mid_shin = math.isnan(shin_s) or shin_s <= limit
         at_floor = hs < cfg.floor_enter and below_knee and below_mid_shin
-        standing = hs >= cfg.stand_level and sample.upright
+        standing = hang_s >= cfg.stand_level and sample.upright
 
         if tr.phase is _Phase.IDLE:
             if standing:
                 tr.armed = True
                 tr.last_stand_t = t
-            elif tr.armed and hs < cfg.stand_level:
+            elif tr.armed and hang_s < cfg.stand_level:
                 tr.phase = _Phase.DESCENT
                 tr.start = tr.last_stand_t
                 tr.start_height = tr.ref_height
         if tr.phase is _Phase.DESCENT:
-            if hs >= cfg.stand_level:
+            if hang_s >= cfg.stand_level:
                 _reset(tr, armed=standing, t=t)
             elif at_floor:
                 tr.phase = _Phase.FLOOR
@@ -367,9 +375,11 @@ class LiftDetector:
 
     def _hand_height(
         self, tr: _Track, t: float, kp: _Body
-    ) -> tuple[float, float, float, float, bool] | None:
-        """Lowest hand in body units and in standing-knee units, lowest knee in knee units,
-        the hand's height up the shin of this frame, and whether a shin lies on the floor."""
+    ) -> tuple[float, float, float, float, float, bool] | None:
+        """Lowest hand in body units, the hands' midpoint in body units (for the standing
+        level, see `LiftConfig.stand_level`), the lowest hand in standing-knee units, lowest
+        knee in knee units, the hand's height up the shin of this frame, and whether a shin
+        lies on the floor."""
         cfg = self.config
         if t - tr.ref_t > cfg.reference_max_age_s or not tr.ref_height > 0:
             return None
@@ -381,8 +391,16 @@ class LiftDetector:
         knee_y = kp.low_y(_KNEES)
         knee_k = math.nan if knee_y is None else (tr.ref_ankle - knee_y) / tr.ref_knee
         hand = tr.ref_ankle - hand_y
+        hang = tr.ref_ankle - self._hands_mid(tr, seen, tr.ref_knee)[1]
         shin, kneeling = self._shin(tr, kp, seen)
-        return hand / tr.ref_height, hand / tr.ref_knee, knee_k, shin, kneeling
+        return (
+            hand / tr.ref_height,
+            hang / tr.ref_height,
+            hand / tr.ref_knee,
+            knee_k,
+            shin,
+            kneeling,
+        )
 
     def _shin(self, tr: _Track, kp: _Body, hands: list[tuple[float, float]]) -> tuple[float, bool]:
         """Hand height over this frame's knee-above-ankle height, and whether a knee is down.
@@ -412,16 +430,25 @@ class LiftDetector:
         rise = ankle - sum(knees) / len(knees) if knees else 0.0
         if rise < cfg.min_shin * tr.ref_knee:
             return math.nan, kneeling
-        hand_x, hand_y = max(hands, key=lambda xy: xy[1])
-        b = tr.ref_lateral[1] if tr.ref_lateral is not None else 0.0
-        if len(hands) == 2 and abs(hands[0][1] - hands[1][1] - b) < cfg.hands_apart * rise:
-            hand_x = (hands[0][0] + hands[1][0]) / 2
-            hand_y = (hands[0][1] + hands[1][1]) / 2
+        hand_x, hand_y = self._hands_mid(tr, hands, rise)
         if tr.ref_lateral is None or ankle_x is None:
             return (ankle - hand_y) / rise, kneeling
         across, down = _upright(hand_x - ankle_x, hand_y - ankle, tr.ref_up)
         drop = self._hand_depth_drop(tr, across, 1.0 + down / tr.ref_height)
         return (drop - down) / rise, kneeling
+
+    def _hands_mid(
+        self, tr: _Track, hands: list[tuple[float, float]], shin: float
+    ) -> tuple[float, float]:
+        """The two hands' midpoint, which cancels the side-to-side depth that draws the near
+        hand lower than the far one; the lower hand when only one is seen or they are more
+        than `LiftConfig.hands_apart` shins (``shin`` px) apart in height beyond the
+        shoulders' own offset: a one-handed reach."""
+        low = max(hands, key=lambda xy: xy[1])
+        b = tr.ref_lateral[1] if tr.ref_lateral is not None else 0.0
+        if len(hands) != 2 or abs(hands[0][1] - hands[1][1] - b) >= self.config.hands_apart * shin:
+            return low
+        return (hands[0][0] + hands[1][0]) / 2, (hands[0][1] + hands[1][1]) / 2
 
     def _knees_uneven(self, tr: _Track, kp: _Body) -> bool:
         """One knee far above the other, after taking out where the width of the hips and

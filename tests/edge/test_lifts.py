@@ -15,6 +15,7 @@ from edge.lifts import LiftConfig, LiftDetector, detect_lifts
 from edge.poses import Poses
 from edge.synth import (
     LIFT_STYLES,
+    NON_LIFT_KINDS,
     SHIN_BEND_RANGE,
     Bend,
     Camera,
@@ -324,6 +325,28 @@ def test_bend_off_the_optical_axis_is_not_counted(x_m: float):
     person = Person([Bend(hand_height_m=0.42)], x_m=x_m, distance_m=4.5, yaw_deg=175)
     scenario = Scenario([person], Camera.aimed(4.5, 24.0), Noise(0.005))
     assert _synth_lifts(scenario) == []
+
+
+@pytest.mark.parametrize("style", ["hinge", "squat", "stoop"])
+@pytest.mark.parametrize("yaw", [0, 30, 150, 180])
+@pytest.mark.parametrize("pitch", [55, 65])
+def test_lifts_seen_side_on_from_a_ceiling_camera_are_found(style: str, yaw: int, pitch: int):
+    """Looking down steeply on a person seen from the side, the near hand hangs below the
+    standing level while the far one hangs above it: only their midpoint says the person
+    stood up again (before, none of these lifts was found)."""
+    scenario = lift_scenario(style, yaw_deg=yaw, noise=0.004, pitch_deg=pitch, distance_m=4.0,
+                             n_lifts=2)  # fmt: skip
+    assert len(_synth_lifts(scenario)) == 2
+
+
+@pytest.mark.parametrize("kind", sorted(NON_LIFT_KINDS))
+@pytest.mark.parametrize("yaw", [0, 30, 150, 180])
+@pytest.mark.parametrize("pitch", [55, 65])
+def test_non_lifts_seen_side_on_from_a_ceiling_camera_are_not_counted(
+    kind: str, yaw: int, pitch: int
+):
+    scenario = non_lift_scenario(kind, yaw_deg=yaw, noise=0.006, pitch_deg=pitch, distance_m=4.0)
+    assert _synth_lifts(scenario, seed=1) == []
 
 
 @pytest.mark.parametrize("pitch", [0, 20])
