@@ -166,6 +166,8 @@ class _Sample:
     xy: FloatArray
     scores: FloatArray
     upright: bool
+    feet: bool = True
+    """Whether ankles were seen in this frame or the `ankle_window_s` before it."""
 
 
 @dataclass(slots=True)
@@ -256,7 +258,8 @@ class LiftDetector:
         tr.last_t = t
         had_reference = tr.ref_t > -math.inf
         kp = _Body(xy, scores, cfg.min_score)
-        sample = _Sample(t, xy.copy(), scores.copy(), self._update_reference(tr, t, kp))
+        upright = self._update_reference(tr, t, kp)
+        sample = _Sample(t, xy.copy(), scores.copy(), upright, feet=bool(tr.ankles))
         tr.samples.append(sample)
         self._trim(tr, t)
         if had_reference:
@@ -268,11 +271,22 @@ class LiftDetector:
         tr.armed, tr.last_stand_t = True, tr.samples[0].t
         lift = None
         for s in list(tr.samples):
-            lift = self._advance(tid, tr, s, _Body(s.xy, s.scores, cfg.min_score)) or lift
+            kp_s = _Body(s.xy, s.scores, cfg.min_score)
+            lift = self._advance(tid, tr, s, kp_s, replay=True) or lift
         return lift
 
-    def _advance(self, tid: int, tr: _Track, sample: _Sample, kp: _Body) -> Lift | None:
-        """One step of the lift cycle state machine for a frame with a standing reference."""
+    def _advance(
+        self, tid: int, tr: _Track, sample: _Sample, kp: _Body, replay: bool = False
+    ) -> Lift | None:
+        """One step of the lift cycle state machine for a frame with a standing reference.
+
+        A replayed frame (from before the first reference) is measured against a reference
+        taken later, which holds only if the person stood where they stand later. Someone
+        walking away from close in, legs below the image, is bigger in those frames, and
+        their hands, measured against ankles that only showed up later, sat at floor level.
+        So a replayed frame reaches floor level only if it shows a knee (at another scale
+        that knee is far off and the hands are not below it) or ankles had been seen by then,
+        as a lifter first seen bent at the load shows one or the other."""
         cfg = self.config
         t = sample.t
         heights = self._hand_height(tr, t, kp)
@@ -285,7 +299,9 @@ class LiftDetector:
         below_knee = math.isnan(knee_k) or hk < knee_k - cfg.below_knee_margin
         limit = cfg.shin_floor_facing if self._facing_camera(tr) else cfg.shin_floor
         below_mid_shin = math.isnan(shin_s) or shin_s <= limit
+        legs_seen = sample.feet or not math.isnan(knee_k)
         at_floor = hs < cfg.floor_enter and below_knee and below_mid_shin
+        at_floor = at_floor and (legs_seen or not replay)
         standing = hang_s >= cfg.stand_level and sample.upright
 
         if tr.phase is _Phase.IDLE:

@@ -349,6 +349,36 @@ def test_non_lifts_seen_side_on_from_a_ceiling_camera_are_not_counted(
     assert _synth_lifts(scenario, seed=1) == []
 
 
+@pytest.mark.parametrize("yaw", [240, 270, 300])
+@pytest.mark.parametrize("pitch", [15, 35])
+def test_walking_away_from_close_in_is_not_a_lift(yaw: int, pitch: int):
+    """Starting under the camera, legs below the image, the walker is bigger than when first
+    upright further off: measured against those later ankles, their hanging hands were at
+    floor level (before, every one of these walks was counted as a lift)."""
+    scenario = non_lift_scenario("walk", yaw_deg=yaw, noise=0.004, pitch_deg=pitch,
+                                 distance_m=4.0)  # fmt: skip
+    for seed in range(2):
+        assert _synth_lifts(scenario, seed=seed) == []
+
+
+@pytest.mark.parametrize("style", ["hinge", "squat"])
+@pytest.mark.parametrize("yaw", [0, 180])
+def test_lift_under_way_when_first_seen_is_counted_once_they_stand(style: str, yaw: int):
+    """Seen first at the bottom with the load hiding the ankles (a barbell on the floor as the
+    recording starts): the frames before the first standing reference are replayed."""
+    spine, knee = LIFT_STYLES[style]
+    lift = LiftMove(spine_flexion_deg=spine, knee_bend_deg=knee, occlude_ankles=True)
+    scenario = Scenario([Person([lift, lift], distance_m=4.0, yaw_deg=yaw)],
+                        Camera.aimed(4.0, 15.0), Noise(0.004))  # fmt: skip
+    stream = synth_stream(scenario, fps=10.0, seed=2)
+    first = stream.lifts[0]
+    frames = [(float(t), p) for t, p in zip(stream.t, stream.poses, strict=True)
+              if t >= first.bottom - 0.2]  # fmt: skip
+    lifts = detect_lifts(frames)
+    assert len(lifts) == 2
+    assert lifts[0].end <= first.end + 0.5
+
+
 @pytest.mark.parametrize("pitch", [0, 20])
 def test_lift_facing_the_camera_head_on_is_counted(pitch: int):
     scenario = lift_scenario("hinge", yaw_deg=90, noise=0.005, pitch_deg=pitch, n_lifts=2)
