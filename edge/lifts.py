@@ -133,6 +133,11 @@ class LiftConfig:
     """Feet stay planted while loads or plates hide the ankles: reuse recent ankles this long."""
     upright_max_leg_ratio: float = 2.5
     """Above this the trunk looks short: bent toward or away from the camera, not upright."""
+    upright_min_thigh_ratio: float = 0.6
+    """Hip-above-knee over knee-above-ankle height below this is a bent knee, not standing.
+    Standing, both are ~0.25 of stature and a pitched camera shortens them alike; squatting
+    seen from behind, the thighs point away and shrink, while the trunk, bent away, shrinks
+    too, so the legs-to-trunk ratio still looks upright."""
     reference_s: float = 1.5
     """Window of upright frames whose median is the standing reference; seconds, not frames."""
     reference_min_samples: int = 3
@@ -366,6 +371,8 @@ class LiftDetector:
         if math.degrees(math.atan2(abs(dx), trunk)) > cfg.upright_max_trunk_deg:
             return False
         knee = kp.low_y(_KNEES)
+        if knee is not None and knee - hip < cfg.upright_min_thigh_ratio * (ank - knee):
+            return False
         lat = kp.lateral(_SHOULDERS)
         ank_x = kp.mid_x(_ANKLES)
         lean = math.nan if ank_x is None else kp.mid_x(_SHOULDERS) - ank_x  # type: ignore[operator]

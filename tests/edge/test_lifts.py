@@ -349,6 +349,19 @@ def test_non_lifts_seen_side_on_from_a_ceiling_camera_are_not_counted(
     assert _synth_lifts(scenario, seed=1) == []
 
 
+@pytest.mark.parametrize("style", sorted(LIFT_STYLES))
+@pytest.mark.parametrize("yaw", [240, 270, 300])
+def test_lifts_with_the_back_to_the_camera_are_found(style: str, yaw: int):
+    """Squatting seen from behind, thighs and trunk both point away and shrink alike, so the
+    legs-to-trunk ratio looked upright: the squat fed the standing reference, and the lifter
+    seemed to stand up shorter than they bent down (before, squats with a rounded back at
+    270° were lost)."""
+    scenario = lift_scenario(style, yaw_deg=yaw, noise=0.004, pitch_deg=15, distance_m=4.0,
+                             n_lifts=2)  # fmt: skip
+    for seed in range(2):
+        assert len(_synth_lifts(scenario, seed=seed)) == 2
+
+
 @pytest.mark.parametrize("yaw", [240, 270, 300])
 @pytest.mark.parametrize("pitch", [15, 35])
 def test_walking_away_from_close_in_is_not_a_lift(yaw: int, pitch: int):
