@@ -171,8 +171,8 @@ class _Sample:
     xy: FloatArray
     scores: FloatArray
     upright: bool
-    feet: bool = True
-    """Whether ankles were seen in this frame or the `ankle_window_s` before it."""
+    legs: bool = True
+    """Whether a knee or an ankle was seen in this frame or the `ankle_window_s` before it."""
 
 
 @dataclass(slots=True)
@@ -192,6 +192,7 @@ class _Track:
     kneel_frames: int = 0
     low_frames: int = 0
     ref_t: float = -math.inf
+    legs_t: float = -math.inf
     raw_h: deque[float] = field(default_factory=deque)
     raw_hang: deque[float] = field(default_factory=deque)
     raw_shin: deque[float] = field(default_factory=deque)
@@ -264,7 +265,10 @@ class LiftDetector:
         had_reference = tr.ref_t > -math.inf
         kp = _Body(xy, scores, cfg.min_score)
         upright = self._update_reference(tr, t, kp)
-        sample = _Sample(t, xy.copy(), scores.copy(), upright, feet=bool(tr.ankles))
+        if any(kp.ok[k] for k in _KNEES + _ANKLES):
+            tr.legs_t = t
+        legs = t - tr.legs_t <= cfg.ankle_window_s
+        sample = _Sample(t, xy.copy(), scores.copy(), upright, legs=legs)
         tr.samples.append(sample)
         self._trim(tr, t)
         if had_reference:
@@ -289,9 +293,11 @@ class LiftDetector:
         taken later, which holds only if the person stood where they stand later. Someone
         walking away from close in, legs below the image, is bigger in those frames, and
         their hands, measured against ankles that only showed up later, sat at floor level.
-        So a replayed frame reaches floor level only if it shows a knee (at another scale
-        that knee is far off and the hands are not below it) or ankles had been seen by then,
-        as a lifter first seen bent at the load shows one or the other."""
+        So a replayed frame reaches floor level only once the legs have been seen: a knee or
+        an ankle in it or in the `LiftConfig.ankle_window_s` before it. A lifter first seen
+        bent at the load shows a knee or an ankle now and then even when the load hides
+        them at the bottom (at another scale such a knee is far off and the hands are not
+        below it)."""
         cfg = self.config
         t = sample.t
         heights = self._hand_height(tr, t, kp)
@@ -304,9 +310,8 @@ class LiftDetector:
         below_knee = math.isnan(knee_k) or hk < knee_k - cfg.below_knee_margin
         limit = cfg.shin_floor_facing if self._facing_camera(tr) else cfg.shin_floor
         below_mid_shin = math.isnan(shin_s) or shin_s <= limit
-        legs_seen = sample.feet or not math.isnan(knee_k)
         at_floor = hs < cfg.floor_enter and below_knee and below_mid_shin
-        at_floor = at_floor and (legs_seen or not replay)
+        at_floor = at_floor and (sample.legs or not replay)
         standing = hang_s >= cfg.stand_level and sample.upright
 
         if tr.phase is _Phase.IDLE:
