@@ -18,8 +18,8 @@ from __future__ import annotations
 import csv
 import json
 import sys
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,8 @@ from edge.silhouette import BackContour
 
 Frames = Iterable[tuple[float, Poses, Image | None]]
 """(t, tracked poses, the frame image or None when only poses were kept)."""
+Transform = Callable[[Image], Image]
+"""A change made to every decoded image before analysis (a mirrored or smaller camera)."""
 
 BASELINE_FLEXION_DEG = 60.0
 SCORED_BACKS = ("neutral", "rounded")
@@ -146,9 +148,12 @@ def judged_from_clip(
     refine: str | None = "movenet_lightning",
     threads: int = 1,
     offset_s: float = 0.0,
+    transform: Transform | None = None,
 ) -> list[tuple[Lift, Posture]]:
     """A video through the real pipeline, exactly as ``analyze`` and the agent run it
-    (``offset_s``: the analysis grid starts that far in, see `edge.source.RateGate`)."""
+    (``offset_s``: the analysis grid starts that far in, see `edge.source.RateGate`;
+    ``transform``: applied to every analysed image first)."""
+    from edge.frames import Frame
     from edge.pipeline import PosePipeline
     from edge.pose import create_estimator
     from edge.source import open_source
@@ -158,7 +163,10 @@ def judged_from_clip(
     )
     judged = []
     with open_source(str(path), fps, prefetch=True, offset_s=offset_s) as source:
-        for item in pipeline.run(source):
+        frames: Iterable[Frame] = source
+        if transform is not None:
+            frames = (replace(f, image=transform(f.image)) for f in source)
+        for item in pipeline.run(frames):
             judged.extend(item.lifts)
     judged.extend(pipeline.finish())
     return [(j.lift, j.posture) for j in judged]
@@ -395,6 +403,7 @@ def evaluate(
     sampler_config: SamplerConfig | None = None,
     progress: bool = True,
     phases: int = 1,
+    transform: Transform | None = None,
 ) -> EvalReport:
     """Run every labelled clip (cached poses when ``poses_dir`` has them) and score it.
 
@@ -408,9 +417,15 @@ def evaluate(
     same video, as cameras whose clocks fall differently would. A label that holds at
     one phase only was luck; the figures count every run, and `EvalReport.unstable` names
     the clips whose labels moved.
+
+    ``transform`` changes every decoded image before analysis (`bench/eval_views.py` runs
+    mirrored, smaller, tilted, darker and more compressed copies of the clips this way,
+    none of them written to disk); cached poses cannot be transformed.
     """
     if phases < 1:
         raise ValueError(f"phases must be 1 or more, got {phases}")
+    if transform is not None and poses_dir is not None:
+        raise ValueError("cached poses (--poses-dir) have no images to transform")
     if phases > 1 and poses_dir is not None:
         raise ValueError(
             "cached poses (--poses-dir) hold one phase only: run on the clips themselves "
@@ -438,7 +453,9 @@ def evaluate(
                     contour = BackContour(threads)
                 analyzer = LiftAnalyzer(lift_config, posture_config, contour, sampler_config)
                 offset = k / (phases * fps)
-                pairs = judged_from_clip(path, analyzer, fps, model, refine, threads, offset)
+                pairs = judged_from_clip(
+                    path, analyzer, fps, model, refine, threads, offset, transform
+                )
         except Exception as exc:  # one broken clip must not hide the others' figures
             error = f"{type(exc).__name__}: {exc}"
             results.append(ClipResult(label, [], error=error, phase=k))
