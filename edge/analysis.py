@@ -228,11 +228,13 @@ class LiftAnalyzer:
         self.detector = LiftDetector(lift_config)
         self.posture_config = posture_config
         self.sampler = SpineSampler(contour, sampler_config) if contour is not None else None
+        self._images = False  # whether any frame came with its image (not poses only)
 
     def update(self, t: float, poses: Poses, image: Image | None = None) -> list[JudgedLift]:
         """Feed one frame; returns the lifts completed at it, judged."""
         if image is not None and self.sampler is not None:
             self.sampler.observe(t, poses, image)
+            self._images = True
         return [self._judge(lift) for lift in self.detector.update(t, poses)]
 
     def in_lift(self, track_id: int) -> bool:
@@ -263,5 +265,6 @@ class LiftAnalyzer:
         if sampler is not None:
             back = sampler.curvature(lift, cfg.curvature_neutral, role == "decides")
         if back is None:
-            return JudgedLift(lift, judge(lift, None, cfg, outline_tried=sampler is not None))
+            tried = sampler is not None and self._images
+            return JudgedLift(lift, judge(lift, None, cfg, outline_tried=tried))
         return JudgedLift(lift, judge(lift, back.value, cfg, back.se, back.spread))

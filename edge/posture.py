@@ -191,9 +191,11 @@ def judge(
     ``back_curvature_se`` its standard error and ``back_spread`` how obliquely the trunk's
     cross-section was seen in those frames (see `PostureConfig.outline_max_spread`); with
     it the outline decides and the keypoint cues only add a dropped head. ``outline_tried``
-    says frames were there for an outline even if no reading came of it (ragged masks): an
-    oblique view then abstains as it would with one, rather than fall back on keypoint cues
-    that call nearly every real lift `hinge`.
+    says a silhouette model was there for an outline even if no reading came of it (no low
+    frame sampled, or ragged masks): an oblique view then abstains as it would with one, a
+    side view with ``no outline``, rather than fall back on keypoint cues that call nearly
+    every real lift `hinge` (a mirrored real rounded pull among them). Without a silhouette
+    model at all (poses only) the keypoint cues judge.
     """
     c = config
     standing = _standing(lift)
@@ -239,6 +241,8 @@ def judge(
             reason = "front view"
         elif reason is None and outline_tried and _outline_withheld(view, c):
             reason = "oblique outline"
+        elif reason is None and outline_tried:
+            reason = "no outline"
         elif reason is None and evidence is None:
             reason = "head hidden"
         elif reason is None and _too_close_to_call(geo, c):

@@ -160,13 +160,18 @@ def test_people_who_never_bend_cost_no_segmentation() -> None:
     assert contour.asked == []
 
 
-def test_ragged_masks_are_not_used() -> None:
-    judged = _run(
-        LiftAnalyzer(contour=FakeContour(0.15, quality=0.2)), _stream("hinge", 1), _side_image()
-    )
+def test_ragged_masks_are_not_used_and_keypoint_cues_do_not_stand_in() -> None:
+    """Images were there but no reading came of the masks: on real lifts the keypoint cues
+    call nearly everything `hinge` (a mirrored rounded pull among them), so a side view says
+    ``no outline``; with no silhouette model (poses only) they judge as before."""
+    frames = _stream("squat_rounded", 1)
+    judged = _run(LiftAnalyzer(contour=FakeContour(0.15, quality=0.2)), frames, _side_image())
     assert len(judged) == 1
+    assert judged[0].posture.view == "side"
     assert judged[0].posture.features["back_curvature"] is None
-    assert judged[0].posture.label == "hinge"
+    assert (judged[0].posture.label, judged[0].posture.reason) == ("unscorable", "no outline")
+    (bare,) = _run(LiftAnalyzer(), frames, _side_image())
+    assert bare.posture.label == "rounded"
 
 
 def _low_pose(t_id: int = 1):  # type: ignore[no-untyped-def]
