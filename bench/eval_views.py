@@ -23,14 +23,13 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
 
-from edge.evaluate import EvalReport, Transform, evaluate
+from edge.evaluate import EvalReport, Transform, evaluate, read_labels
 from edge.pose.base import Image
 
 
@@ -68,7 +67,7 @@ def _jpeg(quality: int) -> Transform:
     return jpeg
 
 
-TRANSFORMS: dict[str, Callable[[Image], Image] | None] = {
+TRANSFORMS: dict[str, Transform | None] = {
     "original": None,
     "mirror": _mirror,
     "half": _half,
@@ -130,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     labels = args.labels or args.clips / "labels.csv"
     names = ["original", *(args.only or [k for k in TRANSFORMS if k != "original"])]
 
+    n_clips = len(read_labels(labels))  # a malformed labels file stops here, not later
     rows: dict[str, dict[str, Any]] = {}
     original: dict[str, list[str]] | None = None
     print(
@@ -139,6 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     for name in names:
         t0 = time.monotonic()
+        print(f"  ({name}: {n_clips} clips…)", file=sys.stderr, flush=True)
         report = evaluate(labels, args.clips, transform=TRANSFORMS[name], progress=False)
         row = summary(report, original)
         row["seconds"] = round(time.monotonic() - t0, 1)
