@@ -80,10 +80,7 @@ TRANSFORMS: dict[str, Transform | None] = {
 
 def labels_by_clip(report: EvalReport) -> dict[str, list[str]]:
     """Each clip's lifts as labels (``error`` when it could not be read)."""
-    return {
-        c.label.clip: ["error"] if c.error else [lift.label for lift in c.lifts]
-        for c in report.clips
-    }
+    return {c.label.clip: c.lift_labels for c in report.clips}
 
 
 def summary(report: EvalReport, original: dict[str, list[str]] | None) -> dict[str, Any]:

@@ -198,6 +198,11 @@ class ClipResult:
     """Which sampling phase of the clip this is (`evaluate`'s ``phases``)."""
 
     @property
+    def lift_labels(self) -> list[str]:
+        """Each lift's label in order, or ``["error"]`` when the clip could not be read."""
+        return ["error"] if self.error else [lift.label for lift in self.lifts]
+
+    @property
     def detected(self) -> int:
         return len(self.lifts)
 
@@ -290,9 +295,7 @@ class EvalReport:
         """Clips whose lifts' labels differ between phases: clip → labels per phase."""
         per_clip: dict[str, list[list[str]]] = {}
         for c in self.clips:
-            per_clip.setdefault(c.label.clip, []).append(
-                ["error"] if c.error else [lift.label for lift in c.lifts]
-            )
+            per_clip.setdefault(c.label.clip, []).append(c.lift_labels)
         return {
             clip: labels
             for clip, labels in per_clip.items()

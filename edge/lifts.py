@@ -265,7 +265,7 @@ class LiftDetector:
         had_reference = tr.ref_t > -math.inf
         kp = _Body(xy, scores, cfg.min_score)
         upright = self._update_reference(tr, t, kp)
-        if any(kp.ok[k] for k in _KNEES + _ANKLES):
+        if any(kp.ok[k] for k in _LEGS):
             tr.legs_t = t
         legs = t - tr.legs_t <= cfg.ankle_window_s
         sample = _Sample(t, xy.copy(), scores.copy(), upright, legs=legs)
@@ -643,6 +643,7 @@ _SHOULDERS = (KP.LEFT_SHOULDER, KP.RIGHT_SHOULDER)
 _HIPS = (KP.LEFT_HIP, KP.RIGHT_HIP)
 _KNEES = (KP.LEFT_KNEE, KP.RIGHT_KNEE)
 _ANKLES = (KP.LEFT_ANKLE, KP.RIGHT_ANKLE)
+_LEGS = _KNEES + _ANKLES
 _ARMS = (
     (KP.LEFT_SHOULDER, KP.LEFT_ELBOW, KP.LEFT_WRIST),
     (KP.RIGHT_SHOULDER, KP.RIGHT_ELBOW, KP.RIGHT_WRIST),
