@@ -154,6 +154,42 @@ def test_pick_up_and_set_down_both_count():
     assert [int(lf.bottom) for lf in lifts] == [3, 8]
 
 
+def _pull_then_next(stand_s: float, bottom: float = 0.12) -> Profile:
+    """First seen at the bottom of a pull: up in 1 s, standing ``stand_s``, down again."""
+
+    def hands(t: float) -> float:
+        top0, top1 = 1.2, 1.2 + stand_s
+        if t < 0.2:
+            f = 1.0
+        elif t < top0:
+            f = 0.5 + 0.5 * math.cos(math.pi * (t - 0.2))
+        elif t < top1:
+            f = 0.0
+        elif t < top1 + 1.0:
+            f = 0.5 - 0.5 * math.cos(math.pi * (t - top1))
+        else:
+            f = 1.0
+        return STAND_HANDS + (bottom - STAND_HANDS) * f
+
+    return hands
+
+
+@pytest.mark.parametrize("fps", [5.0, 7.5, 10.0, 15.0, 30.0])
+def test_a_short_stand_gives_a_standing_reference_at_any_analysis_rate(fps: float):
+    """A lifter first seen at the bar who stands only briefly before the next pull (a real
+    clip, coach-good015, at 5 fps): the standing reference asks for upright frames worth
+    0.3 s, not for three frames, which at 5 fps would be 0.6 s of standing."""
+    assert len(detect_lifts(stream({1: _pull_then_next(0.2)}, 3.6, fps=fps))) == 1
+
+
+@pytest.mark.parametrize("fps", [5.0, 15.0])
+def test_lifts_and_bends_read_the_same_at_other_analysis_rates(fps: float):
+    """A floor lift counts and a bend to the knee does not, whatever rate the agent keeps
+    up with (the standing reference follows the rate; the noise medians do not)."""
+    assert len(detect_lifts(stream({7: cycle(0.12, t0=3.0)}, 8.0, fps=fps))) == 1
+    assert detect_lifts(stream({1: cycle(0.4, t0=2.0)}, 7.0, fps=fps)) == []
+
+
 @pytest.mark.parametrize("bottom", [0.5, 0.4])
 def test_table_height_bend_is_not_a_lift(bottom: float):
     assert detect_lifts(stream({1: cycle(bottom, t0=2.0)}, 7.0)) == []
@@ -446,6 +482,21 @@ def test_real_clip_lift_count(clip: str, clips_dir: Path, model_dir: Path):
     finally:
         source.close()
     assert lo <= len(lifts) <= hi
+
+
+def test_real_lift_with_a_short_stand_is_found_at_5_fps(clips_dir: Path, model_dir: Path):
+    """coach-good015 opens at the bar and stands for 0.4 s: two frames at 5 fps."""
+    from edge.pipeline import PosePipeline
+    from edge.pose import create_estimator
+    from edge.source import open_source
+
+    source = open_source(str(clips_dir / "deadlift-coach-good015.mp4"), 5.0)
+    pipeline = PosePipeline(create_estimator("movenet_multipose", refine="movenet_lightning"))
+    try:
+        lifts = detect_lifts((item.frame.t, item.poses) for item in pipeline.run(source))
+    finally:
+        source.close()
+    assert len(lifts) == 1
 
 
 def test_in_lift_only_between_leaving_standing_and_standing_again():
