@@ -599,7 +599,7 @@ class LiftDetector:
         least = self._frames(cfg.reference_min_s, 2)
         if len(window) < least:
             upright = sorted((s for s in samples if s.upright), key=lambda s: abs(s.t - tr.start))
-            n = max(len(window), least, round(cfg.standing_s * _rate(samples)))
+            n = max(len(window), self._frames(cfg.standing_s, least))
             window = sorted(upright[:n], key=lambda s: s.t)
         return Lift(
             track_id=tid,
@@ -649,11 +649,6 @@ def _upright(x: float, y: float, up: tuple[float, float]) -> tuple[float, float]
 
 def _median(values: list[float]) -> float:
     return sorted(values)[len(values) // 2]
-
-
-def _rate(samples: list[_Sample]) -> float:
-    span = samples[-1].t - samples[0].t if len(samples) > 1 else 0.0
-    return (len(samples) - 1) / span if span > 0 else 1.0
 
 
 def _series(tid: int, samples: list[_Sample]) -> TrackSeries:
