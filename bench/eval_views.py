@@ -1,21 +1,22 @@
 #!/usr/bin/env python3
 """`eval` on changed copies of the clips: does a result hold for a camera that is not this one?
 
-The figures are judged on other footage than the development clips, so each clip is also
-run mirrored (filmed from the other side), at half size (a camera twice as far away or a
-lower resolution), at a quarter (lifters 60-145 px from nose to ankle instead of 250-570,
-as a wide warehouse camera or a low-resolution substream sees them), rolled by ±5° (a
-camera not mounted level), darker (a dim aisle) and through heavy JPEG compression (a cheap
-IP camera's blocks). Every change is made to the decoded images in memory, nothing is
-written. For each it prints detection precision and recall, the posture figures pooled as
-`eval` pools them, the trunk-angle baseline, and the clips whose lift count or labels differ
-from the unchanged run. ``--json`` writes them under `eval`'s key names per change, with
-each clip's lifts and their outline readings.
+The figures are judged on other footage than the development clips, so each clip is also run
+mirrored (filmed from the other side), at half size (a camera twice as far away or a lower
+resolution), at a quarter (lifters 60-145 px from nose to ankle instead of 250-570, as a
+wide warehouse camera or a low-resolution substream sees them), rolled by ±5° (a camera not
+mounted level), darker (a dim aisle), through heavy JPEG compression (a cheap IP camera's
+blocks), in monochrome (a camera in night mode), with sensor noise (σ = 8 grey levels, a
+small sensor at high gain) and out of focus. Every change is made to the decoded images in
+memory, nothing is written. For each it prints detection precision and recall, the posture
+figures pooled as `eval` pools them, the trunk-angle baseline, and the clips whose lift
+count or labels differ from the unchanged run. ``--json`` writes them under `eval`'s key
+names per change, with each clip's lifts and their outline readings.
 
     .venv/bin/python bench/eval_views.py [--clips DIR] [--labels CSV] [--only mirror half]
                                          [--json OUT]
 
-Needs LIFTWATCH_MODEL_DIR; --clips defaults to LIFTWATCH_CLIPS. ~25-45 s per change, 8 changes,
+Needs LIFTWATCH_MODEL_DIR; --clips defaults to LIFTWATCH_CLIPS. ~25-45 s per change, 11 changes,
 on 2 vCPUs.
 """
 
@@ -75,6 +76,28 @@ def _jpeg(quality: int) -> Transform:
     return jpeg
 
 
+def _grey(image: Image) -> Image:
+    # A camera in night (infrared) mode: one channel, repeated as the decoder delivers it.
+    return cv2.cvtColor(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
+
+
+def _noise(sigma: float) -> Transform:
+    # Sensor noise of a small sensor at high gain; seeded, so a run can be repeated.
+    rng = np.random.default_rng(0)
+
+    def noise(image: Image) -> Image:
+        grain = rng.normal(0.0, sigma, (*image.shape[:2], 1)).astype(np.float32)
+        return np.clip(image.astype(np.float32) + grain, 0, 255).astype(np.uint8)
+
+    return noise
+
+
+def _blur(image: Image) -> Image:
+    # Out of focus: a Gaussian of 1/500 of the picture's diagonal (~4 px at 1080p).
+    h, w = image.shape[:2]
+    return cv2.GaussianBlur(image, (0, 0), ((h * h + w * w) ** 0.5) / 500)
+
+
 TRANSFORMS: dict[str, Transform | None] = {
     "original": None,
     "mirror": _mirror,
@@ -84,6 +107,9 @@ TRANSFORMS: dict[str, Transform | None] = {
     "roll-5": _roll(-5.0),
     "dim": _dim,
     "jpeg20": _jpeg(20),
+    "grey": _grey,
+    "noise": _noise(8.0),
+    "blur": _blur,
 }
 
 
