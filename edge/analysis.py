@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -70,6 +71,14 @@ class SamplerConfig:
     """Hard cap per track (a 256² crop is 0.2 MB), so floor-level work cannot grow it."""
     min_quality: float = 0.5
     """Masks with fewer crisp edge stations than this are too ragged to trust."""
+    confident_views: int = 4
+    """Views of a lift whose keypoints confidently show a wrist below a knee (``min_score``)
+    that suffice on their own: such frames place the crop best. With fewer, every frame the
+    lift detector read low counts too (`Lift.low_times`): sensor noise, dim light, a
+    monochrome night picture or a load over the knees lower keypoint confidence long before
+    the keypoints move, and at σ = 8 grey levels of noise 17 of the 30 real lifts had no
+    confident low frame at all (`bench/eval_views.py`). Four is what settles a clear
+    label (``settle_masks``)."""
     min_samples: int = 2
     """A single mask is one noisy look; at least this many good ones, or no curvature."""
     settle_masks: int = 4
@@ -100,7 +109,8 @@ class SamplerConfig:
 
 @dataclass(slots=True)
 class _Buffer:
-    views: deque[tuple[float, BackView]] = field(default_factory=deque)
+    views: deque[tuple[float, BackView, bool]] = field(default_factory=deque)
+    """Time, view, and whether the keypoints confidently showed a wrist below a knee."""
     last_t: float = -math.inf
 
 
@@ -113,18 +123,36 @@ class SpineSampler:
         self._tracks: dict[int, _Buffer] = {}
         self.calls = 0
 
-    def observe(self, t: float, poses: Poses, image: Image) -> None:
-        """Keep a trunk view of every tracked person bending to floor level in this frame."""
+    def observe(
+        self,
+        t: float,
+        poses: Poses,
+        image: Image,
+        low: Callable[[int], bool | None] | None = None,
+    ) -> None:
+        """Keep a trunk view of every tracked person bending to floor level in this frame.
+
+        Kept are frames whose keypoints confidently show a wrist below a knee, and frames
+        ``low`` (per track id: `LiftDetector.hands_low`) says the detector read low. Where
+        it cannot tell yet (a person first seen bent, before a standing reference), a
+        wrist below a knee at any confidence will do: the detector replays those frames
+        once the person stands, and `low_phase` picks among them by `Lift.low_times`.
+        """
         c = self.config
         for i in range(len(poses)):
             tid = int(poses.track_ids[i])
-            if tid == UNTRACKED or not hands_low(poses.xy[i], poses.scores[i], c.min_score):
+            if tid == UNTRACKED:
+                continue
+            xy, scores = poses.xy[i], poses.scores[i]
+            said = low(tid) if low is not None else None
+            strict = hands_low(xy, scores, c.min_score)
+            if not (strict or said or (said is None and hands_low(xy, scores, 0.0))):
                 continue
             buf = self._tracks.setdefault(tid, _Buffer())
             buf.last_t = t
-            view = back_view(image, poses.xy[i], poses.scores[i])
+            view = back_view(image, xy, scores)
             if view is not None:
-                buf.views.append((t, view))
+                buf.views.append((t, view, strict))
             while buf.views and (
                 len(buf.views) > c.max_samples or t - buf.views[0][0] > c.buffer_s
             ):
@@ -135,7 +163,24 @@ class SpineSampler:
 
     def samples(self, track_id: int) -> list[tuple[float, BackView]]:
         buf = self._tracks.get(track_id)
-        return list(buf.views) if buf else []
+        return [(t, view) for t, view, _ in buf.views] if buf else []
+
+    def low_phase(self, lift: Lift) -> list[BackView]:
+        """The kept views of the lift's frames with the hands below the knees.
+
+        Frames whose keypoints confidently show a wrist below a knee are used when there
+        are enough of them; otherwise every frame the detector read low counts too
+        (`SamplerConfig.confident_views`).
+        """
+        buf = self._tracks.get(lift.track_id)
+        if buf is None:
+            return []
+        inside = [(t, view, strict) for t, view, strict in buf.views if lift.start <= t <= lift.end]
+        confident = [view for _, view, strict in inside if strict]
+        if len(confident) >= self.config.confident_views or lift.low_times is None:
+            return confident
+        low = set(lift.low_times)
+        return [view for t, view, strict in inside if strict or t in low]
 
     def curvature(
         self, lift: Lift, boundary: float | None = None, decides: bool = True
@@ -153,7 +198,7 @@ class SpineSampler:
         view), once there are enough good masks (``min_samples``) to report a reading.
         """
         c = self.config
-        views = [v for t, v in self.samples(lift.track_id) if lift.start <= t <= lift.end]
+        views = self.low_phase(lift)
         if len(views) > c.max_masks:
             picks = np.linspace(0, len(views) - 1, c.max_masks).round().astype(int)
             views = [views[k] for k in picks]
@@ -232,10 +277,11 @@ class LiftAnalyzer:
 
     def update(self, t: float, poses: Poses, image: Image | None = None) -> list[JudgedLift]:
         """Feed one frame; returns the lifts completed at it, judged."""
+        lifts = self.detector.update(t, poses)
         if image is not None and self.sampler is not None:
-            self.sampler.observe(t, poses, image)
+            self.sampler.observe(t, poses, image, self.detector.hands_low)
             self._images = True
-        return [self._judge(lift) for lift in self.detector.update(t, poses)]
+        return [self._judge(lift) for lift in lifts]
 
     def in_lift(self, track_id: int) -> bool:
         """A lift under way: its timing and posture need this track's keypoints fresh."""

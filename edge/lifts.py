@@ -179,6 +179,9 @@ class _Sample:
     upright: bool
     legs: bool = True
     """Whether a knee or an ankle was seen in this frame or the `ankle_window_s` before it."""
+    low: bool | None = None
+    """Whether the lowest hand was below the knee (None: not measured, no reference yet or
+    no hand): the frames whose back the silhouette measures."""
 
 
 @dataclass(slots=True)
@@ -275,6 +278,16 @@ class LiftDetector:
             return True
         return tr.armed and tr.last_stand_t < tr.last_t
 
+    def hands_low(self, track_id: int) -> bool | None:
+        """Whether the track's lowest hand was below the knee in its last frame, as this
+        detector reads it: a lost wrist extended from the elbow, the knee of that frame or
+        else the standing one, so a load hiding the knees does not matter. None when it
+        could not tell (no standing reference yet, no hand seen)."""
+        tr = self._tracks.get(track_id)
+        if tr is None or not tr.samples or tr.samples[-1].t != tr.last_t:
+            return None
+        return tr.samples[-1].low
+
     def end_track(self, track_id: int) -> None:
         """The tracker retired this track: forget it, dropping any lift in progress."""
         self._tracks.pop(track_id, None)
@@ -336,6 +349,7 @@ class LiftDetector:
         if heights is None:
             return None
         h, hang, hk, knee_k, shin, kneeling = heights
+        sample.low = hk < (1.0 if math.isnan(knee_k) else knee_k)
         hs = _smooth(tr.raw_h, h, cfg.smooth_frames)
         hang_s = _smooth(tr.raw_hang, hang, cfg.smooth_frames)
         shin_s = _smooth(tr.raw_shin, shin, cfg.shin_smooth_frames) if shin == shin else math.nan
@@ -608,6 +622,7 @@ class LiftDetector:
             end=end,
             series=series,
             standing=_series(tid, window),
+            low_times=tuple(s.t for s in samples if s.low and tr.start <= s.t <= end),
         )
 
 

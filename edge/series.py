@@ -43,6 +43,8 @@ class Lift:
 
     ``series`` covers the lift plus the standing lead-in used as the person's own reference
     (``standing`` is that reference window), so posture can be judged in body units.
+    ``low_times`` are the frames of the lift whose hands the detector read below the knees
+    (None when the lift did not come from the detector): where the back is measured.
     """
 
     track_id: int
@@ -51,6 +53,7 @@ class Lift:
     end: float
     series: TrackSeries
     standing: TrackSeries
+    low_times: tuple[float, ...] | None = None
 
     @property
     def duration(self) -> float:

@@ -515,3 +515,48 @@ def test_in_lift_only_between_leaving_standing_and_standing_again():
     expected = [t for t, _ in phases if t < 0.2 or lift.start < t < lift.end]
     assert [t for t, b in phases if b] == expected
     assert not detector.in_lift(99)  # a track it never saw
+
+
+def _knees_unsure(frames: Iterator[tuple[float, Poses]]) -> Iterator[tuple[float, Poses]]:
+    """The same frames with both knees at a confidence the detector ignores (0.1): a load
+    over the knees, or the noise of a dim camera."""
+    for t, p in frames:
+        scores = p.scores.copy()
+        scores[:, [KP.LEFT_KNEE, KP.RIGHT_KNEE]] = 0.1
+        yield t, Poses(p.xy, scores, p.person_scores, p.boxes, p.track_ids)
+
+
+@pytest.mark.parametrize("knees_seen", [True, False])
+def test_low_times_are_the_lift_frames_with_hands_below_the_knees(knees_seen: bool):
+    """Where the silhouette measures the back (`edge.analysis.SpineSampler`): frames whose
+    lowest hand the detector read below the knee, from that frame's knee or, with the
+    knees lost, the standing one."""
+    hands = cycle(0.1, t0=2.0)
+    frames = stream({3: hands}, 6.0)
+    detector = LiftDetector(LiftConfig())
+    said, lifts = {}, []
+    for t, poses in frames if knees_seen else _knees_unsure(frames):
+        lifts += detector.update(t, poses)
+        said[t] = detector.hands_low(3)
+    (lift,) = lifts
+    assert said[0.0] is None, "no standing reference yet: no reading"
+    assert lift.low_times == tuple(t for t, low in said.items() if low)
+    knee = SHANK * math.cos(math.radians(25 * (STAND_HANDS - 0.1) / STAND_HANDS))
+    assert all(hands(t) < knee + 0.02 for t in lift.low_times)
+    deep = [t for t in said if hands(t) < knee - 0.05]
+    assert deep and set(deep) <= set(lift.low_times)
+    assert lift.start < lift.low_times[0] and lift.low_times[-1] < lift.end
+
+
+def test_low_times_of_a_lift_first_seen_bent_come_from_its_replay():
+    """Seen first at the bottom, the detector cannot tell low frames until the person has
+    stood (no reference, `hands_low` None); the replay reads them, and the lift carries them."""
+    detector = LiftDetector(LiftConfig())
+    said, lifts = {}, []
+    for t, poses in _knees_unsure(stream({5: _pull_then_next(stand_s=1.5)}, 3.5)):
+        lifts += detector.update(t, poses)
+        said[t] = detector.hands_low(5)
+    (lift,) = lifts
+    unread = [t for t, low in said.items() if low is None]
+    assert unread and lift.low_times
+    assert lift.low_times[0] == pytest.approx(0.0) and lift.low_times[0] in unread
