@@ -31,7 +31,7 @@ demo: venv
 	$(BIN)/liftwatch-dashboard demo --port $(PORT) --data $(DATA)
 
 analyze: venv
-	$(BIN)/liftwatch-edge models --require movenet_multipose movenet_lightning
+	$(BIN)/liftwatch-edge models --require movenet_multipose movenet_lightning yolox_nano blazepose_full
 	$(BIN)/liftwatch-edge analyze "$(CLIP)" --out $(OUT)/$(notdir $(basename $(CLIP))).poses.jsonl \
 		--render $(OUT)/$(notdir $(basename $(CLIP))).overlay.mp4
 

@@ -92,6 +92,7 @@ class Agent:
                 cfg.lift_config(),
                 reuse_still=cfg.reuse_still,
                 bystander_every=cfg.bystander_every,
+                rescue=cfg.rescue,
             )
         else:
             self.analyzer = LiftAnalyzer(cfg.lift_config())

@@ -39,6 +39,7 @@ class AnalyzeOptions:
     progress: bool = True
     reuse_still: bool = True
     bystander_every: int = 3
+    rescue: str | None = "yolox_nano"
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +89,7 @@ def analyze(opts: AnalyzeOptions, log: IO[str] = sys.stderr) -> AnalyzeSummary:
         opts.silhouette,
         reuse_still=opts.reuse_still,
         bystander_every=opts.bystander_every,
+        rescue=opts.rescue,
     )
     is_file = isinstance(source, Prefetch | FileSource)
     live_writer = OverlayWriter(opts.render, opts.fps) if opts.render and not is_file else None

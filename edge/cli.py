@@ -50,13 +50,14 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
         out=Path(args.out),
         render=Path(args.render) if args.render else None,
         model=args.model,
-        refine=None if args.refine in ("", "none") else args.refine,
+        refine=_none_or(args.refine),
         fps=args.fps,
         threads=args.threads,
         silhouette=not args.no_silhouette,
         progress=not args.quiet,
         reuse_still=not args.no_reuse_still,
         bystander_every=args.bystander_every,
+        rescue=_none_or(args.rescue),
     )
     analyze(opts)
     return 0
@@ -76,7 +77,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         poses_dir=Path(args.poses_dir) if args.poses_dir else None,
         fps=args.fps,
         model=args.model,
-        refine=None if args.refine in ("", "none") else args.refine,
+        refine=_none_or(args.refine),
+        rescue=_none_or(args.rescue),
         threads=args.threads,
         progress=not args.quiet,
         phases=args.phases,
@@ -121,6 +123,11 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _none_or(key: str) -> str | None:
+    """A model option's value; '' or 'none' turns that model off."""
+    return None if key in ("", "none") else key
+
+
 def _add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--model",
@@ -134,6 +141,13 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
         "between keyframes; 'none' runs --model on every frame. A single-person --model "
         "(e.g. movenet_thunder) follows people itself between YOLOX keyframes, or with "
         "'none' runs YOLOX + that model on every frame (default: movenet_lightning)",
+    )
+    p.add_argument(
+        "--rescue",
+        default="yolox_nano",
+        help="with a MultiPose --model and --refine: the person detector that looks on "
+        "keyframes where MultiPose finds nobody and nobody is followed; 'none' turns it off "
+        "(default: yolox_nano)",
     )
     p.add_argument("--fps", type=float, default=10.0, help="analysis rate (default 10)")
     p.add_argument("--threads", type=int, default=1, help="inference threads (default 1)")

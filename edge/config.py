@@ -139,6 +139,9 @@ class AgentConfig(BaseModel):
     """With several people followed, pose bystanders (not in a lift, not the nearest person)
     on every n-th frame only, reporting their last keypoints in between (1: everyone on
     every frame)."""
+    rescue: str | None = "yolox_nano"
+    """Person detector that looks on keyframes where the pose model finds nobody and nobody
+    is followed (a person folded over a load, in poor light); null: none."""
     broker: BrokerConfig = BrokerConfig()
     outbox: OutboxConfig = OutboxConfig()
     stats_interval_s: float = Field(default=30.0, gt=0)

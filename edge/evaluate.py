@@ -149,6 +149,7 @@ def judged_from_clip(
     threads: int = 1,
     offset_s: float = 0.0,
     transform: Transform | None = None,
+    rescue: str | None = "yolox_nano",
 ) -> list[tuple[Lift, Posture]]:
     """A video through the real pipeline, exactly as ``analyze`` and the agent run it
     (``offset_s``: the analysis grid starts that far in, see `edge.source.RateGate`;
@@ -159,7 +160,7 @@ def judged_from_clip(
     from edge.source import open_source
 
     pipeline = PosePipeline(
-        create_estimator(model, threads=threads, refine=refine), analyzer=analyzer
+        create_estimator(model, threads=threads, refine=refine, rescue=rescue), analyzer=analyzer
     )
     judged = []
     with open_source(str(path), fps, prefetch=True, offset_s=offset_s) as source:
@@ -399,6 +400,7 @@ def evaluate(
     fps: float = 10.0,
     model: str = "movenet_multipose",
     refine: str | None = "movenet_lightning",
+    rescue: str | None = "yolox_nano",
     threads: int = 1,
     lift_config: LiftConfig | None = None,
     posture_config: PostureConfig = DEFAULT_CONFIG,
@@ -457,7 +459,7 @@ def evaluate(
                 analyzer = LiftAnalyzer(lift_config, posture_config, contour, sampler_config)
                 offset = k / (phases * fps)
                 pairs = judged_from_clip(
-                    path, analyzer, fps, model, refine, threads, offset, transform
+                    path, analyzer, fps, model, refine, threads, offset, transform, rescue
                 )
         except Exception as exc:  # one broken clip must not hide the others' figures
             error = f"{type(exc).__name__}: {exc}"

@@ -104,6 +104,7 @@ def build_pipeline(
     lift_config: LiftConfig | None = None,
     reuse_still: bool = True,
     bystander_every: int = 3,
+    rescue: str | None = "yolox_nano",
 ) -> PosePipeline:
     """Every stage as `analyze` and the agent run them; raises ModelError naming a bad file."""
     from edge.pose import create_estimator
@@ -114,6 +115,7 @@ def build_pipeline(
         refine=refine,
         reuse_still=reuse_still,
         bystander_every=bystander_every,
+        rescue=rescue,
     )
     contour = None
     if silhouette:

@@ -13,7 +13,7 @@ from edge.pose.base import Image, PoseEstimator
 from edge.pose.movenet_multipose import MoveNetMultiPose
 from edge.pose.movenet_single import MoveNetSingle
 from edge.pose.tracking import BoxFinder, CropTracking
-from edge.pose.yolox import YoloxPersons
+from edge.pose.yolox import LazyPersons, YoloxPersons
 from edge.poses import Poses
 
 DEFAULT_MODEL = "movenet_multipose"
@@ -68,6 +68,7 @@ def create_estimator(
     keyframe_every: int = 10,
     reuse_still: bool = True,
     bystander_every: int = 3,
+    rescue: str | None = DEFAULT_DETECTOR,
 ) -> PoseEstimator:
     """A ready estimator for manifest ``key``; raises `ModelError` naming any missing file.
 
@@ -79,7 +80,8 @@ def create_estimator(
     Following people, ``reuse_still`` reports a person whose crop did not change again
     instead of posing them, and with several people followed, bystanders (not in a lift, not
     the nearest person) are posed on every ``bystander_every``-th frame (1: every frame; see
-    `edge.pose.tracking`).
+    `edge.pose.tracking`). With a MultiPose ``key`` and ``refine``, the detector ``rescue``
+    (None: none) looks on keyframes where MultiPose finds nobody and nobody is followed.
     """
     manifest = load_manifest()
     spec, path = resolve(key, manifest)
@@ -117,6 +119,12 @@ def create_estimator(
     if ref_spec.backend != "movenet_single":
         raise ModelError(f"--refine needs a single-person model, {refine} is {ref_spec.backend}")
     refiner = MoveNetSingle(ref_spec, ref_path, threads)
+    rescuer = None
+    if rescue is not None:
+        res_spec, res_path = resolve(rescue, manifest)
+        if res_spec.role != "detector":
+            raise ModelError(f"rescue needs a person detector; {rescue} is a {res_spec.role} model")
+        rescuer = LazyPersons(res_spec, res_path, threads)
     return CropTracking(
         finder,
         refiner,
@@ -124,6 +132,7 @@ def create_estimator(
         name=f"{key}>{refine}",
         reuse_still=reuse_still,
         bystander_every=bystander_every,
+        rescue=rescuer,
     )
 
 

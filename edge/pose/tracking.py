@@ -19,6 +19,12 @@ who is the one at the station) are posed only on every ``bystander_every``-th fr
 turns so that the work per frame stays even, and reported with their last keypoints in
 between: people in the background are still found and followed, for a fraction of the
 cost of posing them on every frame. Someone followed alone is posed on every frame.
+
+When a keyframe's finder sees nobody and nobody is followed, a second finder of another kind
+(``rescue``: a person detector) looks once. MultiPose, bottom-up, can score a person folded
+over a load in a night camera's monochrome near zero while a detector trained on people's
+boxes still sees them; the refiner then confirms the person or drops the crop. While anyone
+is followed it never runs, so it costs nothing where people are found.
 """
 
 from __future__ import annotations
@@ -63,6 +69,7 @@ class CropTracking:
         still_diff: int = 8,
         max_reuse: int = 4,
         bystander_every: int = 3,
+        rescue: BoxFinder | None = None,
     ) -> None:
         self.name = name or f"{refiner.name}+tracking"
         self.finder = finder
@@ -92,6 +99,8 @@ class CropTracking:
         self.crops_posed = 0
         self.crops_reused = 0
         self.crops_skipped = 0
+        self.rescue = rescue
+        self.rescues = 0  # keyframes on which the rescue finder looked
 
     def keep_fresh(self, fresh: npt.NDArray[np.bool_]) -> None:
         """Mark, per person of the last returned `Poses` (same order), who must be posed
@@ -230,6 +239,9 @@ class CropTracking:
         self, image: Image, squares: npt.NDArray[np.float32], centres: npt.NDArray[np.float32]
     ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
         found, _ = self.finder(image)
+        if len(found) == 0 and len(squares) == 0 and self.rescue is not None:
+            found, _ = self.rescue(image)
+            self.rescues += 1
         fresh = square_crops(found)
         if len(found) and len(squares):
             squares = squares.copy()

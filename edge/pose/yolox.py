@@ -29,10 +29,15 @@ class YoloxPersons:
     """Returns (boxes (n, 4) xyxy frame pixels, scores (n,)) for the person class."""
 
     def __init__(
-        self, spec: ModelSpec, path: Path, threads: int = 1, min_score: float = 0.35
+        self,
+        spec: ModelSpec,
+        path: Path,
+        threads: int = 1,
+        min_score: float = 0.35,
+        mem_pattern: bool = True,
     ) -> None:
         self.name = spec.key
-        self.session = make_session(path, threads)
+        self.session = make_session(path, threads, mem_pattern)
         self.input_name = str(spec.input.get("name", "images"))
         self.size = int(str(spec.input.get("size", "416x416")).split("x")[0])
         self.pad = int(spec.input.get("pad", 114))
@@ -60,3 +65,23 @@ class YoloxPersons:
         boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, h)
         idx = nms(boxes, score, 0.45)
         return boxes[idx].astype(np.float32), score[idx].astype(np.float32)
+
+
+class LazyPersons:
+    """A `YoloxPersons` whose session (~15 ms, ~10 MB) is made on its first call.
+
+    As `CropTracking`'s rescue finder it runs only on keyframes where nobody is found, so an
+    agent whose camera always sees someone never loads it. The file was verified by whoever
+    resolved ``path``, so a missing or corrupt one still fails at start-up.
+    """
+
+    def __init__(self, spec: ModelSpec, path: Path, threads: int = 1) -> None:
+        self.name = spec.key
+        self._args = (spec, path, threads)
+        self._detector: YoloxPersons | None = None
+
+    def __call__(self, image: Image) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+        if self._detector is None:
+            # Run now and then only: no memory pattern (see `make_session`).
+            self._detector = YoloxPersons(*self._args, mem_pattern=False)
+        return self._detector(image)

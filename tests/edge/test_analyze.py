@@ -101,6 +101,38 @@ def test_bystander_every_reaches_the_pose_stage(clips_dir: Path, tmp_path: Path)
     assert runs["1"] != runs["3"]
 
 
+def _monochrome_copy(clip: Path, out: Path, seconds: float) -> Path:
+    """The clip's first ``seconds`` as a night camera in monochrome would record them."""
+    cap = cv2.VideoCapture(str(clip))
+    fps = cap.get(cv2.CAP_PROP_FPS)
+    w, h = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
+    writer = cv2.VideoWriter(str(out), cv2.VideoWriter.fourcc(*"mp4v"), fps, (w, h))
+    for _ in range(int(seconds * fps)):
+        ok, frame = cap.read()
+        assert ok
+        grey = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+        writer.write(cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR))
+    writer.release()
+    cap.release()
+    return out
+
+
+@pytest.mark.clips
+@pytest.mark.models
+def test_rescue_reaches_the_pose_stage(clips_dir: Path, tmp_path: Path) -> None:
+    """deadlift-good-000009 in monochrome starts with the lifter folded over the bar, where
+    MultiPose sees nobody: the rescue detector finds him, ``--rescue none`` does not."""
+    clip = _monochrome_copy(clips_dir / "deadlift-good-000009.mp4", tmp_path / "n.mp4", 1.0)
+    found = {}
+    for rescue in ("yolox_nano", "none"):
+        out = tmp_path / f"{rescue}.jsonl"
+        assert main(["analyze", str(clip), "--out", str(out), "-q", "--rescue", rescue]) == 0
+        lines = [json.loads(line) for line in out.read_text().splitlines()]
+        found[rescue] = [len(line["persons"]) for line in lines if "persons" in line]
+    assert found["none"] == [0] * 10
+    assert found["yolox_nano"] == [1] * 10
+
+
 @pytest.mark.parametrize("every", ["0", "11"])
 def test_bystander_every_takes_the_agent_configs_range(tmp_path: Path, every: str) -> None:
     with pytest.raises(SystemExit):

@@ -47,6 +47,7 @@ def test_defaults_from_a_minimal_config(tmp_path: Path) -> None:
     assert cfg.outbox.path == tmp_path / "liftwatch-outbox.sqlite"  # beside the config file
     assert cfg.metrics_port is None and cfg.stats_interval_s == 30.0
     assert cfg.reuse_still and cfg.bystander_every == 3
+    assert cfg.rescue == "yolox_nano"
     assert cfg.lift_config() == LiftConfig()
 
 
@@ -163,3 +164,7 @@ def test_lift_overrides_reach_the_lift_config() -> None:
     assert lifts.max_floor_s == 6.0 and isinstance(lifts.max_floor_s, float)
     assert lifts.shin_smooth_frames == 5 and isinstance(lifts.shin_smooth_frames, int)
     assert lifts.floor_enter == LiftConfig().floor_enter
+
+
+def test_the_rescue_detector_can_be_turned_off(tmp_path: Path) -> None:
+    assert load_config(_write(tmp_path, MINIMAL + "rescue: null\n"), {}).rescue is None

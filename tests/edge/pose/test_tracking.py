@@ -9,9 +9,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 import numpy.typing as npt
+import pytest
 
 from edge.analysis import LiftAnalyzer
 from edge.frames import Frame
+from edge.models import ModelError
 from edge.pipeline import PosePipeline, build_pipeline
 from edge.pose import create_estimator
 from edge.pose.tracking import PATCH_SIZE, CropTracking, grey_patch
@@ -418,3 +420,111 @@ def test_a_followed_person_who_fades_forces_a_keyframe() -> None:
     counts = [len(tracking(_scene())) for _ in range(5)]
     assert counts == [1, 1, 0, 1, 1]
     assert tracking.keyframes == 2  # frame 0, and frame 3 after the loss
+
+
+def _find_nobody(image: np.ndarray) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+    return np.zeros((0, 4), np.float32), np.zeros(0, np.float32)
+
+
+class CountingFinder:
+    """A rescue finder that sees ``boxes`` and counts its calls."""
+
+    def __init__(self, boxes: npt.NDArray[np.float32]) -> None:
+        self.boxes = boxes
+        self.calls = 0
+
+    def __call__(
+        self, image: np.ndarray
+    ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+        self.calls += 1
+        return self.boxes, np.full(len(self.boxes), 0.5, np.float32)
+
+
+def test_rescue_finds_who_the_finder_missed_then_rests_while_they_are_followed() -> None:
+    rescue = CountingFinder(BOX)
+    tracking = CropTracking(_find_nobody, StandingRefiner(), keyframe_every=3, rescue=rescue)  # type: ignore[arg-type]
+    counts = [len(tracking(_scene())) for _ in range(7)]
+    assert counts == [1] * 7  # found on the first frame, by the rescue
+    assert tracking.keyframes == 3 and rescue.calls == tracking.rescues == 1
+
+
+def test_rescue_does_not_look_when_the_finder_sees_someone() -> None:
+    rescue = CountingFinder(CROWD)
+    tracking = CropTracking(_find, StandingRefiner(), keyframe_every=1, rescue=rescue)  # type: ignore[arg-type]
+    assert [len(tracking(_scene())) for _ in range(3)] == [1, 1, 1]
+    assert rescue.calls == 0
+
+
+def test_a_rescue_crop_the_refiner_drops_forces_no_keyframe() -> None:
+    """An empty scene where the detector sees something the refiner does not confirm: the
+    crop is dropped at once and the rescue looks again only at the next keyframe."""
+    rescue = CountingFinder(BOX)
+    refiner = ScoredRefiner(lambda side: 0.1)
+    tracking = CropTracking(_find_nobody, refiner, keyframe_every=4, rescue=rescue)  # type: ignore[arg-type]
+    assert [len(tracking(_scene())) for _ in range(8)] == [0] * 8
+    assert tracking.keyframes == 2 and rescue.calls == 2
+
+
+def _monochrome_start(clips_dir: Path, seconds: float) -> list[np.ndarray]:
+    """The first analysed frames (10 fps) of deadlift-good-000009 as a night camera sees them.
+
+    The lifter starts folded over the bar; in monochrome MultiPose scores him 0.00-0.03 for
+    the first second and a half, while in colour it finds him at once."""
+    frames = []
+    with open_source(str(clips_dir / "deadlift-good-000009.mp4"), 10.0) as source:
+        for frame in source:
+            if frame.t >= seconds:
+                break
+            grey = cv2.cvtColor(frame.image, cv2.COLOR_BGR2GRAY)
+            frames.append(cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR))
+    return frames
+
+
+def test_real_rescue_finds_a_lifter_multipose_misses_in_monochrome(
+    clips_dir: Path, model_dir: Path
+) -> None:
+    frames = _monochrome_start(clips_dir, 1.0)
+    found = {}
+    for rescue in ("yolox_nano", None):
+        tracking = create_estimator("movenet_multipose", refine="movenet_lightning", rescue=rescue)
+        assert isinstance(tracking, CropTracking)
+        found[rescue] = [tracking(f) for f in frames]
+    assert all(len(p) == 0 for p in found[None])
+    assert all(len(p) == 1 for p in found["yolox_nano"])
+    for poses in found["yolox_nano"]:
+        # The lifter stands in the middle of the picture, folded over a bar at knee height:
+        # hips above ankles, keypoints inside the frame.
+        xy, scores = poses.xy[0], poses.scores[0]
+        w = frames[0].shape[1]
+        assert (xy[:, 0] > 0.25 * w).all() and (xy[:, 0] < 0.75 * w).all()
+        assert xy[[11, 12], 1].mean() < xy[[15, 16], 1].mean()
+        assert poses.person_scores[0] >= 0.25 and scores.max() >= 0.5
+
+
+def test_real_rescue_is_never_loaded_while_people_are_found(
+    clips_dir: Path, model_dir: Path
+) -> None:
+    tracking = create_estimator("movenet_multipose", refine="movenet_lightning")
+    assert isinstance(tracking, CropTracking)
+    with open_source(str(clips_dir / "deadlift-good-000009.mp4"), 10.0) as source:
+        found = [len(tracking(frame.image)) for frame in source]
+    assert min(found) >= 1 and tracking.keyframes >= 5
+    assert tracking.rescues == 0
+    assert getattr(tracking.rescue, "_detector", "missing") is None  # no session was made
+
+
+def test_real_rescue_on_an_empty_scene_reports_nobody(model_dir: Path) -> None:
+    """A blank wall: MultiPose and the detector see nobody, and nobody is made up."""
+    rng = np.random.default_rng(1)
+    wall = np.clip(rng.normal(128, 6, (720, 1280, 1)), 0, 255).astype(np.uint8).repeat(3, 2)
+    tracking = create_estimator("movenet_multipose", refine="movenet_lightning")
+    assert isinstance(tracking, CropTracking)
+    assert [len(tracking(wall)) for _ in range(12)] == [0] * 12
+    assert tracking.rescues == tracking.keyframes == 2
+
+
+def test_rescue_must_be_a_person_detector(model_dir: Path) -> None:
+    with pytest.raises(ModelError, match="rescue needs a person detector"):
+        create_estimator(
+            "movenet_multipose", refine="movenet_lightning", rescue="movenet_lightning"
+        )
