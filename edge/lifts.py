@@ -89,6 +89,19 @@ class LiftConfig:
     shoulders by up to this much, so the pitch read from the standing shoulders is steepened
     by it down to the hands' row. Too small only under-corrects (the old value, 0, assumed a
     camera infinitely far); synthetic cameras at 4.5-8 m subtend 0.13-0.3."""
+    facing_reach: float = 0.1
+    """Facing a pitched camera head-on, how far ahead of the ankles (standing heights, ~0.14
+    m) the hands are taken to be at least. That depth draws them lower, by the reach times
+    the pitch's tangent, and head-on it cannot be measured (the sideways offset that tells
+    it in other views is nil): from 25° of pitch a bend to the upper shin read as a floor
+    reach. Low on purpose, so it never lifts a floor reach out of floor level: a deadlift bar
+    sits over the midfoot, ~0.1 m ahead of the ankles, a box further. (Facing away, the
+    same correction the other way also called deep squats to knee height floor lifts: those
+    read like a straight-legged floor reach from behind, so it is not made.)"""
+    facing_settled_s: float = 1.0
+    """The pitch for `facing_reach` is read from the standing reference only once it holds
+    this long of upright frames: a reference taken from a glimpse may hold a body cut off
+    by the image edge, too short for its shoulders, which reads as a steep camera."""
     min_side: float = 0.6
     """Views with sin(yaw from the front) below this are head-on: the depth correction is
     capped there (it divides by it) and, facing the camera, `shin_floor_facing` applies."""
@@ -509,6 +522,9 @@ class LiftDetector:
             return (ankle - hand_y) / rise, kneeling
         across, down = _upright(hand_x - ankle_x, hand_y - ankle, tr.ref_up)
         drop = self._hand_depth_drop(tr, across, 1.0 + down / tr.ref_height)
+        facing = self._facing_drop(tr)
+        if facing > 0.0:
+            drop = max(drop, facing)
         return (drop - down) / rise, kneeling
 
     def _hands_mid(
@@ -546,6 +562,19 @@ class LiftDetector:
         a, b = tr.ref_lateral  # the person's left is on the image right when facing us
         w2 = self._span2(tr, a, b)
         return a > 0 and w2 - a * a < self.config.min_side**2 * w2
+
+    def _facing_drop(self, tr: _Track) -> float:
+        """How far (px) a pitched camera drew down the hands of a person facing it nearly
+        head-on, at the least reach (`facing_reach`); 0 in other views, where `_depth_drop`
+        measures it. The pitch comes from the standing body's proportions: pitch
+        foreshortens the standing height by its cosine and not the shoulder span (`_span2`)."""
+        cfg = self.config
+        if not self._facing_camera(tr) or len(tr.ref) < self._frames(cfg.facing_settled_s, 2):
+            return 0.0
+        a, b = tr.ref_lateral  # type: ignore[misc]
+        cos_pitch = min(1.0, cfg.shoulder_span * tr.ref_height / math.sqrt(self._span2(tr, a, b)))
+        tan_pitch = math.sqrt(1.0 - cos_pitch**2) / max(cos_pitch, 0.1)
+        return cfg.facing_reach * tr.ref_height * tan_pitch
 
     def _span2(self, tr: _Track, a: float, b: float) -> float:
         """Squared image length of the shoulder span were it across the image."""

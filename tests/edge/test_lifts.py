@@ -398,6 +398,30 @@ def test_lifts_with_the_back_to_the_camera_are_found(style: str, yaw: int):
         assert len(_synth_lifts(scenario, seed=seed)) == 2
 
 
+@pytest.mark.parametrize("distance", [3.0, 4.5, 6.0])
+@pytest.mark.parametrize("pitch", [25, 35])
+def test_upper_shin_bend_facing_a_high_camera_is_not_counted(distance: float, pitch: int):
+    """Facing the camera, hands ahead of the feet are nearer to it and drawn lower, and
+    head-on no sideways offset tells how far ahead they are: a bend to the upper shin read
+    as a floor reach from 25° of pitch (before, every one of these was counted). The
+    detector now assumes a short reach and reads the pitch from the standing body's
+    proportions."""
+    scenario = non_lift_scenario("shin_bend", yaw_deg=90, noise=0.004, pitch_deg=pitch,
+                                 distance_m=distance)  # fmt: skip
+    assert _synth_lifts(scenario, seed=0) == []
+
+
+@pytest.mark.parametrize("style", sorted(LIFT_STYLES))
+@pytest.mark.parametrize("distance", [3.0, 6.0])
+@pytest.mark.parametrize("pitch", [25, 45])
+def test_lifts_facing_a_high_camera_are_still_found(style: str, distance: float, pitch: int):
+    """The assumed reach is short enough that no floor lift facing the camera reads above
+    floor level for it."""
+    scenario = lift_scenario(style, yaw_deg=90, noise=0.004, pitch_deg=pitch,
+                             distance_m=distance, n_lifts=2)  # fmt: skip
+    assert len(_synth_lifts(scenario, seed=0)) == 2
+
+
 @pytest.mark.parametrize("yaw", [240, 270, 300])
 @pytest.mark.parametrize("pitch", [15, 35])
 def test_walking_away_from_close_in_is_not_a_lift(yaw: int, pitch: int):
