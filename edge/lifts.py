@@ -70,8 +70,9 @@ class LiftConfig:
     at floor level. The 31 real barbell pulls bottom out at -0.05-0.67 (the wrist sits above
     the bar); synthetic bends to the upper shin read 0.72-1.1 (1st percentile 0.74)."""
     shin_floor_facing: float = 0.4
-    """The same when facing the camera head-on, where depth cannot be corrected and a pitched
-    camera draws the hands up to a shin lower; floor lifts there still read below 0.1."""
+    """The same when facing the camera head-on, where depth is corrected only for a short
+    reach (`facing_reach`) and a pitched camera draws hands that reach further up to a shin
+    lower; floor lifts there still read below 0.1."""
     shin_floor_exit: float = 0.8
     """Hands above this shin fraction leave floor level; the gap absorbs keypoint jitter."""
     shin_smooth_frames: int = 7
