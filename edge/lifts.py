@@ -20,8 +20,9 @@ camera's pitch, and the hands' sideways offset from the ankles then tells how fa
 the feet they are and how much lower that makes them look, with the pitch steepened from the
 shoulders' row to the hands' (a camera a few metres away looks down more steeply at the shins
 than at the shoulders: `LiftConfig.perspective`). Facing the camera head-on that offset is
-invisible, so a stricter shin level applies there. Kneeling is a knee on the floor:
-low against the standing ankle, low against its own ankle, or far below the other knee.
+invisible, so a short reach is assumed there, at the pitch the standing body's proportions
+give, and a stricter shin level applies. Kneeling is a knee on the floor: low against the
+standing ankle, low against its own ankle, or far below the other knee.
 
 Streaming: `LiftDetector.update` per frame returns the lifts completed at that frame.
 A lift still in progress when its track ends or the stream ends is not emitted.
